@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import { DomainError } from '../errors';
+import { parseDuration } from './duration';
+
+/**
+ * Every setting Norm reads, with its default and the reason for that default. The README's
+ * settings table is checked against this list by a unit test, so the two cannot drift.
+ */
+export interface SettingDoc {
+  env: string;
+  default: string | undefined;
+  why: string;
+}
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().min(1);
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (text) => {
+      try {
+        return protocols.includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.join(' or ')}//`,
+  );
+
+interface Setting<T extends z.ZodType> {
+  env: string;
+  schema: T;
+  default?: string;
+  why: string;
+}
+
+function setting<T extends z.ZodType>(
+  env: string,
+  schema: T,
+  defaultValue: string | undefined,
+  why: string,
+): Setting<T> {
+  return defaultValue === undefined ? { env, schema, why } : { env, schema, default: defaultValue, why };
+}
+
+const SETTINGS = {
+  databaseUrl: setting(
+    'DATABASE_URL',
+    url(['postgres:', 'postgresql:']),
+    'postgres://postgres@127.0.0.1:5432/norm',
+    'The local Postgres with trust auth that scripts/services starts or finds; production sets its own.',
+  ),
+  redisUrl: setting(
+    'REDIS_URL',
+    url(['redis:', 'rediss:']),
+    'redis://127.0.0.1:6379/0',
+    'The local Redis that scripts/services starts or finds. Redis only carries queues and caches; Postgres holds state.',
+  ),
+  redisPrefix: setting(
+    'NORM_REDIS_PREFIX',
+    z.string().regex(/^[a-zA-Z0-9_:-]{1,64}$/, 'letters, digits, _ : - only'),
+    'norm',
+    'Namespaces every Redis key, so several Norm installs (or test runs) can share one Redis.',
+  ),
+  apiHost: setting(
+    'NORM_API_HOST',
+    z.string().min(1),
+    '127.0.0.1',
+    'Loopback by default: expose the API deliberately, behind TLS.',
+  ),
+  apiPort: setting(
+    'NORM_API_PORT',
+    port,
+    '8080',
+    'The port the lab guests reach through QEMU guestfwd; any free port works.',
+  ),
+  logLevel: setting(
+    'NORM_LOG_LEVEL',
+    z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    'info',
+    'info records every state change without per-request debug noise.',
+  ),
+  stateDir: setting(
+    'NORM_STATE_DIR',
+    z.string().min(1),
+    '.norm',
+    'Project-local state (bootstrap admin token, local services) stays out of the source tree proper.',
+  ),
+  workerConcurrency: setting(
+    'NORM_WORKER_CONCURRENCY',
+    positiveInt.max(256),
+    '16',
+    'Jobs mostly wait on SSH; 16 overlaps that waiting without flooding hosts (per-host caps still apply).',
+  ),
+  shutdownGraceMs: setting(
+    'NORM_SHUTDOWN_GRACE',
+    duration,
+    '30s',
+    "How long a stopping worker lets running jobs finish. Longer than a typical xl create, shorter than systemd's 90s kill.",
+  ),
+  outboxPollMs: setting(
+    'NORM_OUTBOX_POLL_INTERVAL',
+    duration,
+    '1s',
+    'The relay wakes on Postgres NOTIFY at once; polling is only the safety net for a missed notification.',
+  ),
+  jobLockMs: setting(
+    'NORM_JOB_LOCK',
+    duration,
+    '30s',
+    'A job whose worker died becomes retryable after this lock expires (BullMQ default); shorter means faster recovery but more lock renewals.',
+  ),
+  sshKeyPath: setting(
+    'NORM_SSH_KEY_PATH',
+    z.string().min(1).optional(),
+    undefined,
+    'Private key used to reach Xen hosts. Unset: NORM_SSH_PRIVATE_KEY, else .norm/ssh/id_ed25519 (the demo creates it).',
+  ),
+  sshPrivateKey: setting(
+    'NORM_SSH_PRIVATE_KEY',
+    z.string().min(1).optional(),
+    undefined,
+    'The same key inline (PEM/OpenSSH text), for deployments that inject secrets through the environment.',
+  ),
+  sshConnectTimeoutMs: setting(
+    'NORM_SSH_CONNECT_TIMEOUT',
+    duration,
+    '10s',
+    'A host that cannot finish a handshake in 10s is treated as unreachable.',
+  ),
+  sshCommandTimeoutMs: setting(
+    'NORM_SSH_COMMAND_TIMEOUT',
+    duration,
+    '120s',
+    'Real `xl create` with disk and vif took up to 16s emulated; 120s covers a loaded host without letting a hung one hold a job forever.',
+  ),
+  sshMaxChannels: setting(
+    'NORM_SSH_MAX_CHANNELS',
+    positiveInt.max(64),
+    '8',
+    "Below OpenSSH's default MaxSessions (10), leaving room for an operator's own sessions on the same connection.",
+  ),
+  sshKeepaliveMs: setting(
+    'NORM_SSH_KEEPALIVE_INTERVAL',
+    duration,
+    '15s',
+    'Detects a dead TCP connection within ~45s (3 missed keepalives).',
+  ),
+  xenConfigDir: setting(
+    'NORM_XEN_CONFIG_DIR',
+    z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path of safe characters'),
+    '/var/lib/norm/domains',
+    'The Norm-owned directory on each host where xl.cfg files are uploaded (created by ansible/playbooks/xen-host.yml).',
+  ),
+  hostSyncIntervalMs: setting(
+    'NORM_HOST_SYNC_INTERVAL',
+    duration,
+    '30s',
+    'Inventory freshness vs. SSH load: 30s keeps drift reports current without hammering hosts.',
+  ),
+  heartbeatTimeoutMs: setting(
+    'NORM_HEARTBEAT_TIMEOUT',
+    duration,
+    '180s',
+    "A cattle instance silent for this long becomes a reaping candidate (the brief's default).",
+  ),
+} as const;
+
+type Settings = typeof SETTINGS;
+export type NormConfig = { readonly [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+export const SETTING_DOCS: readonly SettingDoc[] = Object.values(SETTINGS).map((s) => ({
+  env: s.env,
+  default: 'default' in s ? s.default : undefined,
+  why: s.why,
+}));
+
+export class ConfigInvalid extends DomainError {
+  constructor(readonly problems: ReadonlyArray<{ env: string; message: string }>) {
+    super(
+      'ConfigInvalid',
+      `invalid configuration: ${problems.map((p) => `${p.env}: ${p.message}`).join('; ')}`,
+      { problems },
+    );
+  }
+}
+
+/**
+ * Reads and validates every setting at once. The error lists every bad variable, so an
+ * operator fixes the environment in one pass instead of one restart per typo.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): NormConfig {
+  const problems: Array<{ env: string; message: string }> = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS) as Array<[string, Setting<z.ZodType>]>) {
+    const raw = env[s.env] === '' ? undefined : (env[s.env] ?? s.default);
+    const result = s.schema.safeParse(raw);
+    if (result.success) out[key] = result.data;
+    else problems.push({ env: s.env, message: result.error.issues.map((i) => i.message).join(', ') });
+  }
+  if (problems.length > 0) throw new ConfigInvalid(problems);
+  return Object.freeze(out) as NormConfig;
+}

@@ -1,0 +1,3 @@
+export * from './xen-host.port';
+export * from './clock.port';
+export * from './logger.port';
