@@ -1,0 +1,2 @@
+export { DataSource } from 'typeorm';
+export * from './data-source.options';
