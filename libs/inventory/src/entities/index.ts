@@ -1,1 +1,36 @@
-export const ENTITIES: Function[] = [];
+import { ApprovalEntity } from './approval.entity';
+import { AuditEventEntity } from './audit-event.entity';
+import { DeregistrationEntity } from './deregistration.entity';
+import { HostEntity } from './host.entity';
+import { InstanceEntity } from './instance.entity';
+import { IpAllocationEntity } from './ip-allocation.entity';
+import { IpPoolEntity } from './ip-pool.entity';
+import { OperationEntity } from './operation.entity';
+import { OutboxMessageEntity } from './outbox-message.entity';
+import { VmRequestEntity } from './vm-request.entity';
+
+export {
+  ApprovalEntity,
+  AuditEventEntity,
+  DeregistrationEntity,
+  HostEntity,
+  InstanceEntity,
+  IpAllocationEntity,
+  IpPoolEntity,
+  OperationEntity,
+  OutboxMessageEntity,
+  VmRequestEntity,
+};
+
+export const ENTITIES = [
+  HostEntity,
+  VmRequestEntity,
+  ApprovalEntity,
+  InstanceEntity,
+  OperationEntity,
+  AuditEventEntity,
+  IpPoolEntity,
+  IpAllocationEntity,
+  DeregistrationEntity,
+  OutboxMessageEntity,
+];

@@ -1,0 +1,4 @@
+import { InitialSchema1795584999188 } from './1795584999188-InitialSchema';
+
+/** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
+export const MIGRATIONS = [InitialSchema1795584999188];
