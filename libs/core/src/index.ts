@@ -1,3 +1,5 @@
 export * from './errors';
 export * from './ports';
 export * from './config';
+export * from './jobs';
+export * from './outbox';

@@ -1,2 +1,4 @@
 export { DataSource } from 'typeorm';
 export * from './data-source.options';
+export * from './entities';
+export * from './outbox/outbox.repository';

@@ -1,0 +1,2 @@
+export * from './outbox.port';
+export * from './outbox-relay';

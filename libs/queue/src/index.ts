@@ -1,0 +1,3 @@
+export * from './redis-connection';
+export * from './bull-job-publisher';
+export * from './job-runner';

@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { jobIdFor, type JobHandlers, runOutboxRelay } from '@norm/core';
+import { OutboxWriterRepository, PgOutboxStore } from '@norm/inventory';
+import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { REDIS_URL } from '../harness/env';
+import { expectEventually } from '../harness/expect-eventually';
+import { useTestDatabase } from '../harness/test-database';
+import { useRedisPrefix } from '../harness/test-redis';
+
+const run = promisify(execFile);
+
+describe('transactional outbox', () => {
+  const db = useTestDatabase();
+  const prefix = useRedisPrefix();
+  const executions = new Map<string, number>();
+  const connections = [createBullConnection(REDIS_URL), createBullConnection(REDIS_URL)];
+  const stops: Array<() => Promise<unknown>> = [];
+
+  const handlers: JobHandlers = {
+    PipelineProbe: async ({ operationId }) => {
+      executions.set(operationId, (executions.get(operationId) ?? 0) + 1);
+      await Promise.resolve();
+    },
+  };
+
+  function startWorker(): { store: PgOutboxStore } {
+    const store = new PgOutboxStore(db.dataSource, db.url);
+    const publisher = new BullJobPublisher(connections[0]!, prefix);
+    const runner = new JobRunner({
+      connection: connections[1]!,
+      prefix,
+      handlers,
+      outbox: store,
+      concurrency: 4,
+      lockDurationMs: 30_000,
+    });
+    runner.start();
+    const abort = new AbortController();
+    const relay = runOutboxRelay(store, publisher, { pollMs: 200 }, abort.signal);
+    stops.push(async () => {
+      abort.abort();
+      await relay;
+      await runner.stop(5_000);
+      await publisher.close();
+      await store.close();
+    });
+    return { store };
+  }
+
+  async function commitJob(operationId: string): Promise<void> {
+    await db.dataSource.transaction(async (tx) => {
+      await new OutboxWriterRepository(tx).enqueue('PipelineProbe', jobIdFor('PipelineProbe', operationId), {
+        operationId,
+      });
+    });
+  }
+
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+  });
+  afterAll(async () => {
+    await Promise.all(connections.map((c) => c.quit()));
+  });
+
+  it('runs a job committed while no relay was alive, exactly once', async () => {
+    const id = randomUUID();
+    await commitJob(id);
+    startWorker();
+    await expectEventually(() => expect(executions.get(id)).toBe(1));
+    await expectEventually(async () => {
+      const [row] = await db.dataSource.query<Array<{ dispatched: boolean; completed: boolean }>>(
+        `SELECT dispatched_at IS NOT NULL AS dispatched, completed_at IS NOT NULL AS completed FROM outbox WHERE job_id = $1`,
+        [jobIdFor('PipelineProbe', id)],
+      );
+      expect(row).toEqual({ dispatched: true, completed: true });
+    });
+  });
+
+  it('writes one job for the same intent twice (deterministic job id)', async () => {
+    const id = randomUUID();
+    await commitJob(id);
+    await commitJob(id);
+    const rows = await db.dataSource.query<unknown[]>(`SELECT 1 FROM outbox WHERE job_id = $1`, [
+      jobIdFor('PipelineProbe', id),
+    ]);
+    expect(rows).toHaveLength(1);
+  });
+
+  it('a relay killed between enqueue and marking dispatched loses nothing and duplicates nothing', async () => {
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of ids) await commitJob(id);
+    const [{ pending }] = await db.dataSource.query<[{ pending: number }]>(
+      `SELECT count(*)::int AS pending FROM outbox WHERE dispatched_at IS NULL`,
+    );
+    const child = run(
+      process.execPath,
+      ['-r', './scripts/register.js', 'test/medium/fixtures/relay-then-die.ts', db.url, REDIS_URL, prefix],
+      { cwd: process.cwd() },
+    );
+    const died = await child.then(
+      () => 'exited normally',
+      (error: { signal?: string; stdout?: string }) => `${error.signal} after ${error.stdout?.trim()}`,
+    );
+    expect(died).toBe(`SIGKILL after published ${pending}`);
+    const undispatched = await db.dataSource.query<unknown[]>(
+      `SELECT 1 FROM outbox WHERE dispatched_at IS NULL AND job_id = ANY($1)`,
+      [ids.map((id) => jobIdFor('PipelineProbe', id))],
+    );
+    expect(undispatched).toHaveLength(3);
+
+    startWorker();
+    for (const id of ids) await expectEventually(() => expect(executions.get(id)).toBe(1));
+    // Give any duplicate a chance to show up before asserting there is none.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const id of ids) expect(executions.get(id)).toBe(1);
+  });
+
+  it('skips a redelivered job whose outbox row is already completed', async () => {
+    const id = randomUUID();
+    await commitJob(id);
+    startWorker();
+    await expectEventually(() => expect(executions.get(id)).toBe(1));
+    for (const stop of stops.splice(0)) await stop();
+
+    // Redis lost the finished job (eviction, flush): the relay publishes the row again.
+    const publisher = new BullJobPublisher(connections[0]!, prefix);
+    const job = await publisher.queue('system').getJob(jobIdFor('PipelineProbe', id));
+    await job?.remove();
+    await publisher.publish([
+      { name: 'PipelineProbe', jobId: jobIdFor('PipelineProbe', id), payload: { operationId: id } },
+    ]);
+    await publisher.close();
+    startWorker();
+    await expectEventually(async () => {
+      const counts = await new BullJobPublisher(connections[0]!, prefix)
+        .queue('system')
+        .getJobCounts('completed');
+      expect(counts.completed).toBeGreaterThanOrEqual(1);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(executions.get(id)).toBe(1);
+  });
+
+  it('two relays racing over 200 jobs run each exactly once', async () => {
+    const ids = Array.from({ length: 200 }, () => randomUUID());
+    await db.dataSource.transaction(async (tx) => {
+      const writer = new OutboxWriterRepository(tx);
+      for (const id of ids)
+        await writer.enqueue('PipelineProbe', jobIdFor('PipelineProbe', id), { operationId: id });
+    });
+    startWorker();
+    startWorker();
+    await expectEventually(() => expect(ids.every((id) => executions.get(id) === 1)).toBe(true), {
+      timeoutMs: 20_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ids.filter((id) => executions.get(id) !== 1)).toEqual([]);
+  });
+});
