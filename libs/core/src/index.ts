@@ -3,3 +3,4 @@ export * from './ports';
 export * from './config';
 export * from './jobs';
 export * from './outbox';
+export * from './operations';

@@ -2,3 +2,4 @@ export { DataSource } from 'typeorm';
 export * from './data-source.options';
 export * from './entities';
 export * from './outbox/outbox.repository';
+export * from './operations/operation.repository';

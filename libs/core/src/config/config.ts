@@ -21,8 +21,15 @@ const duration = z.string().transform((text, ctx) => {
   }
 });
 
-const port = z.coerce.number().int().min(1).max(65535);
-const positiveInt = z.coerce.number().int().min(1);
+const port = z.coerce
+  .number({ error: 'must be a port number (1-65535)' })
+  .int('must be a port number (1-65535)')
+  .min(1, 'must be a port number (1-65535)')
+  .max(65535, 'must be a port number (1-65535)');
+const positiveInt = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1');
 const url = (protocols: string[]) =>
   z.string().refine(
     (text) => {
@@ -201,7 +208,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const problems: Array<{ env: string; message: string }> = [];
   const out: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(SETTINGS) as Array<[string, Setting<z.ZodType>]>) {
-    const raw = env[s.env] === '' ? undefined : (env[s.env] ?? s.default);
+    const given = env[s.env];
+    const raw = given === undefined || given === '' ? s.default : given;
     const result = s.schema.safeParse(raw);
     if (result.success) out[key] = result.data;
     else problems.push({ env: s.env, message: result.error.issues.map((i) => i.message).join(', ') });

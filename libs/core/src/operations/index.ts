@@ -1,0 +1,2 @@
+export * from './operation.port';
+export * from './pipeline-probe.handler';
