@@ -1,0 +1,28 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { utils } from 'ssh2';
+import { describe, expect, it } from 'vitest';
+import { fingerprintMatches, hostKeyFingerprint } from './host-key-fingerprint';
+
+describe('hostKeyFingerprint', () => {
+  it('prints exactly what ssh-keygen -lf prints', () => {
+    const pair = utils.generateKeyPairSync('ed25519');
+    const parsed = utils.parseKey(pair.public);
+    if (parsed instanceof Error) throw parsed;
+    const file = join(mkdtempSync(join(tmpdir(), 'norm-fp-')), 'key.pub');
+    writeFileSync(file, `${pair.public}\n`);
+    const keygen = execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1];
+    expect(hostKeyFingerprint(parsed.getPublicSSH())).toBe(keygen);
+  });
+
+  it('matches only the same SHA256 fingerprint, forgiving trailing padding', () => {
+    const fp = 'SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU';
+    expect(fingerprintMatches(fp, fp)).toBe(true);
+    expect(fingerprintMatches(`${fp}=`, fp)).toBe(true);
+    expect(fingerprintMatches(fp.replace('47', '48'), fp)).toBe(false);
+    expect(fingerprintMatches('MD5:aa:bb', 'MD5:aa:bb')).toBe(false);
+    expect(fingerprintMatches('', fp)).toBe(false);
+  });
+});
