@@ -1,4 +1,5 @@
 import { InitialSchema1795584999188 } from './1795584999188-InitialSchema';
+import { IdentityAndAudit1795585800197 } from './1795585800197-IdentityAndAudit';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
-export const MIGRATIONS = [InitialSchema1795584999188];
+export const MIGRATIONS = [InitialSchema1795584999188, IdentityAndAudit1795585800197];

@@ -4,3 +4,5 @@ export * from './config';
 export * from './jobs';
 export * from './outbox';
 export * from './operations';
+export * from './identity';
+export * from './audit';

@@ -179,6 +179,48 @@ const SETTINGS = {
     '180s',
     "A cattle instance silent for this long becomes a reaping candidate (the brief's default).",
   ),
+  tokenCacheTtlMs: setting(
+    'NORM_TOKEN_CACHE_TTL',
+    duration,
+    '30s',
+    'How long a replica trusts a verified token without re-reading it. Revocation does not wait for this (a Redis epoch invalidates caches at once); it only bounds how stale roles or expiry can be.',
+  ),
+  tokenDefaultTtlMs: setting(
+    'NORM_TOKEN_DEFAULT_TTL',
+    duration,
+    '90d',
+    'Lifetime of an API token created without one: long enough for automation, short enough that a forgotten token dies.',
+  ),
+  tokenMaxTtlMs: setting(
+    'NORM_TOKEN_MAX_TTL',
+    duration,
+    '365d',
+    'No API token lives longer than a year; rotation is part of running Norm.',
+  ),
+  rateLimitWindowMs: setting(
+    'NORM_RATE_LIMIT_WINDOW',
+    duration,
+    '60s',
+    'Fixed window for every rate limit; a minute absorbs bursts (a CI job listing instances) while bounding abuse.',
+  ),
+  rateLimitPerToken: setting(
+    'NORM_RATE_LIMIT_PER_TOKEN',
+    positiveInt,
+    '1200',
+    '20 requests/s sustained per token is far above any human or playbook, and stops one runaway script from starving the rest.',
+  ),
+  rateLimitPerIp: setting(
+    'NORM_RATE_LIMIT_PER_IP',
+    positiveInt,
+    '2400',
+    'Twice the per-token limit: one automation host may legitimately hold a couple of tokens.',
+  ),
+  authFailureLimit: setting(
+    'NORM_AUTH_FAILURE_LIMIT',
+    positiveInt,
+    '20',
+    'Failed authentications per IP per window. Far stricter than the request limits: guessing tokens is the attack, and each failure may cost a scrypt.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -1,3 +1,4 @@
+import { ApiTokenEntity } from './api-token.entity';
 import { ApprovalEntity } from './approval.entity';
 import { AuditEventEntity } from './audit-event.entity';
 import { DeregistrationEntity } from './deregistration.entity';
@@ -7,9 +8,12 @@ import { IpAllocationEntity } from './ip-allocation.entity';
 import { IpPoolEntity } from './ip-pool.entity';
 import { OperationEntity } from './operation.entity';
 import { OutboxMessageEntity } from './outbox-message.entity';
+import { PrincipalGroupEntity } from './principal-group.entity';
+import { PrincipalEntity } from './principal.entity';
 import { VmRequestEntity } from './vm-request.entity';
 
 export {
+  ApiTokenEntity,
   ApprovalEntity,
   AuditEventEntity,
   DeregistrationEntity,
@@ -19,6 +23,8 @@ export {
   IpPoolEntity,
   OperationEntity,
   OutboxMessageEntity,
+  PrincipalEntity,
+  PrincipalGroupEntity,
   VmRequestEntity,
 };
 
@@ -33,4 +39,7 @@ export const ENTITIES = [
   IpAllocationEntity,
   DeregistrationEntity,
   OutboxMessageEntity,
+  PrincipalEntity,
+  PrincipalGroupEntity,
+  ApiTokenEntity,
 ];

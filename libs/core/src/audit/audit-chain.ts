@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { type AuditBreak, type AuditRecord } from './audit.port';
+
+/** The first event's `prev_hash`: nothing precedes it. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * JSON with object keys sorted at every depth. Postgres `jsonb` does not keep key order,
+ * so the hash must not depend on it; arrays keep their order because it is meaningful.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The fields a link covers: everything but `seq` (identity values can skip after a rollback). */
+export type ChainedFields = Omit<AuditRecord, 'seq' | 'hash' | 'prevHash'>;
+
+export function chainHash(prevHash: string, event: ChainedFields): string {
+  const body = canonicalJson({
+    at: event.at,
+    actor: event.actor,
+    action: event.action,
+    objectType: event.objectType,
+    objectId: event.objectId,
+    before: event.before,
+    after: event.after,
+    reason: event.reason,
+    requestId: event.requestId,
+  });
+  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+/**
+ * Checks one link given the hash of the row before it. Two ways to break: the row's own
+ * content no longer matches its hash (edited), or its `prev_hash` is not the hash of the
+ * row now before it (a row between them was deleted, or the previous one was rewritten).
+ */
+export function checkLink(expectedPrev: string, row: AuditRecord): AuditBreak | undefined {
+  if (row.prevHash !== expectedPrev) {
+    return {
+      seq: row.seq,
+      problem: 'prev-hash-mismatch',
+      detail: 'prev_hash does not match the preceding event: an event before it was deleted or replaced',
+    };
+  }
+  if (chainHash(row.prevHash, row) !== row.hash) {
+    return { seq: row.seq, problem: 'hash-mismatch', detail: 'the event was modified after it was written' };
+  }
+  return undefined;
+}

@@ -1,0 +1,3 @@
+export * from './audit.port';
+export * from './audit-chain';
+export * from './redact';

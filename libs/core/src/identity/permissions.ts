@@ -1,0 +1,127 @@
+/**
+ * The permission model. Routes declare one permission each (`@RequirePermission(...)` in
+ * apps/api); roles grant permissions, each with a scope:
+ *   - `any`: on every object of that kind;
+ *   - `own`: only on objects the principal owns (the route loads the object and calls
+ *     `authorizeObject`, which answers NotFound for someone else's, so ids cannot be probed).
+ * A principal may hold several roles; its grants are the union, `any` winning over `own`.
+ *
+ * The table below IS the documentation. Later issues add their permissions to `PERMISSIONS`
+ * and grant them here, in the same change as the route that needs them.
+ */
+
+export const ROLES = ['viewer', 'requester', 'approver', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = [
+  // identity and audit (this issue)
+  'tokens:self', // read one's own identity and token (GET /v1/tokens/self)
+  'principals:read',
+  'principals:write', // create and delete principals
+  'tokens:read', // list any principal's tokens (never the secret)
+  'tokens:write', // create and revoke tokens for any principal
+  'audit:read',
+  'audit:verify',
+  // VM requests and approvals
+  'vm-requests:read',
+  'vm-requests:create',
+  'vm-requests:act', // cancel, resubmit, … one's own request
+  'approvals:read',
+  'approvals:decide', // decide steps assigned to the principal's groups
+  // instances
+  'instances:read',
+  'instances:act', // start, stop, reboot, decommission
+  'instances:heartbeat', // only instance credentials hold it, and only for their own instance
+  // infrastructure
+  'hosts:read',
+  'hosts:write',
+  'images:read',
+  'images:write',
+  'networks:read',
+  'networks:write',
+  'maintenance:write',
+  'placement:read',
+  'lifecycle:read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export type Scope = 'own' | 'any';
+export type Grants = Readonly<Partial<Record<Permission, Scope>>>;
+
+const READ_ALL: Grants = {
+  'tokens:self': 'any',
+  'vm-requests:read': 'any',
+  'approvals:read': 'any',
+  'instances:read': 'any',
+  'hosts:read': 'any',
+  'images:read': 'any',
+  'networks:read': 'any',
+  'placement:read': 'any',
+  'lifecycle:read': 'any',
+};
+
+/**
+ * role → permission → scope.
+ *
+ * | permission           | viewer | requester | approver | operator | admin |
+ * |----------------------|--------|-----------|----------|----------|-------|
+ * | tokens:self          | any    | any       | any      | any      | any   |
+ * | vm-requests:read     | any    | own       | any      | any      | any   |
+ * | vm-requests:create   |        | own       |          |          | any   |
+ * | vm-requests:act      |        | own       |          | any      | any   |
+ * | approvals:read       | any    |           | any      | any      | any   |
+ * | approvals:decide     |        |           | any (*)  |          | any   |
+ * | instances:read       | any    | own       | any      | any      | any   |
+ * | instances:act        |        | own       |          | any      | any   |
+ * | hosts/images/networks/placement/lifecycle:read | any | images, networks | any | any | any |
+ * | hosts/images/networks/maintenance:write |  |  |          | any      | any   |
+ * | principals:*, tokens:read/write, audit:* |   |  |          | audit:read | any |
+ * | instances:heartbeat  | only instance tokens, for their own instance               |
+ *
+ * (*) the approval service further limits a decision to steps naming one of the approver's groups.
+ */
+export const ROLE_GRANTS: Readonly<Record<Role, Grants>> = {
+  viewer: READ_ALL,
+  requester: {
+    'tokens:self': 'any',
+    'vm-requests:read': 'own',
+    'vm-requests:create': 'own',
+    'vm-requests:act': 'own',
+    'instances:read': 'own',
+    'instances:act': 'own',
+    // A requester picks an image and a network when asking for a VM.
+    'images:read': 'any',
+    'networks:read': 'any',
+  },
+  approver: { ...READ_ALL, 'approvals:decide': 'any' },
+  operator: {
+    ...READ_ALL,
+    'vm-requests:act': 'any',
+    'instances:act': 'any',
+    'hosts:write': 'any',
+    'images:write': 'any',
+    'networks:write': 'any',
+    'maintenance:write': 'any',
+    'audit:read': 'any',
+  },
+  admin: Object.fromEntries(
+    PERMISSIONS.filter((p) => p !== 'instances:heartbeat').map((p) => [p, 'any' as const]),
+  ),
+};
+
+/** What an instance credential may do: its own heartbeat, nothing else. */
+export const INSTANCE_GRANTS: Grants = { 'instances:heartbeat': 'own' };
+
+export function grantsForRoles(roles: readonly Role[]): Grants {
+  const out: Partial<Record<Permission, Scope>> = {};
+  for (const role of roles) {
+    for (const [permission, scope] of Object.entries(ROLE_GRANTS[role]) as Array<[Permission, Scope]>) {
+      if (out[permission] !== 'any') out[permission] = scope;
+    }
+  }
+  return out;
+}
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value);
+}

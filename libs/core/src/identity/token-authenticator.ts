@@ -1,0 +1,127 @@
+import { type Clock } from '../ports';
+import { Unauthenticated } from './authorization';
+import { type CredentialStore } from './identity.port';
+import { INSTANCE_GRANTS, grantsForRoles } from './permissions';
+import { type AuthSubject } from './principal';
+import { parseToken, verifySecret } from './token-secret';
+
+interface CacheEntry {
+  subject: AuthSubject;
+  /** The revocation epoch read by the request that verified it; any later revocation invalidates it. */
+  epoch: string;
+  cachedUntil: number;
+  expiresAt: number | null;
+}
+
+export interface TokenAuthenticatorOptions {
+  /** How long a verified token is trusted without re-reading its row (revocation bypasses this). */
+  cacheTtlMs: number;
+  /** Bounds memory under a flood of distinct valid tokens. */
+  maxEntries?: number;
+}
+
+/**
+ * Checks bearer tokens without hashing on every request.
+ *
+ * A verified token is cached in-process for `cacheTtlMs`, keyed by a fast SHA-256 of the
+ * token. Revocation must still act at once on every replica, so each entry is stamped with
+ * the cluster-wide revocation epoch (a Redis counter bumped after every revocation commits);
+ * the caller reads the current epoch in the same Redis round trip as the rate-limit counters,
+ * so the check costs nothing extra. An entry whose epoch differs is discarded and the token
+ * re-read from Postgres. The epoch is the one read BEFORE verification began, so a
+ * verification that raced a revocation is re-checked by the next request.
+ *
+ * Why not pub/sub invalidation: delivery to another replica is asynchronous, so a request
+ * arriving there right after the revoke answered could still pass; the epoch read is ordered
+ * after the revoke by construction.
+ */
+export class TokenAuthenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inFlight = new Map<string, Promise<CacheEntry>>();
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly credentials: CredentialStore,
+    private readonly clock: Clock,
+    private readonly options: TokenAuthenticatorOptions,
+  ) {
+    this.maxEntries = options.maxEntries ?? 10_000;
+  }
+
+  /** `key` is `fastTokenKey(token)`, computed once by the caller for the rate-limit bucket too. */
+  async authenticate(token: string, key: string, epoch: string): Promise<AuthSubject> {
+    const now = this.clock.now().getTime();
+    const hit = this.cache.get(key);
+    if (
+      hit &&
+      hit.epoch === epoch &&
+      now < hit.cachedUntil &&
+      (hit.expiresAt === null || now < hit.expiresAt)
+    ) {
+      return hit.subject;
+    }
+    if (hit) this.cache.delete(key);
+
+    // Concurrent first requests with the same token share one scrypt verification.
+    const flightKey = `${key}:${epoch}`;
+    let flight = this.inFlight.get(flightKey);
+    if (!flight) {
+      flight = this.verify(token, epoch).finally(() => this.inFlight.delete(flightKey));
+      this.inFlight.set(flightKey, flight);
+    }
+    const entry = await flight;
+    if (this.cache.size >= this.maxEntries) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+    this.cache.set(key, entry);
+    return entry.subject;
+  }
+
+  /** Drops every cached entry (this replica only); the epoch is what reaches the others. */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private async verify(token: string, epoch: string): Promise<CacheEntry> {
+    const parsed = parseToken(token);
+    if (!parsed) throw new Unauthenticated('malformed token');
+    const credential = await this.credentials.findByPrefix(parsed.prefix);
+    if (!credential) throw new Unauthenticated('unknown token');
+    if (!(await verifySecret(parsed.secret, credential.secretHash)))
+      throw new Unauthenticated('wrong secret');
+    const now = this.clock.now();
+    if (credential.revokedAt) throw new Unauthenticated('token revoked');
+    if (credential.expiresAt && credential.expiresAt.getTime() <= now.getTime()) {
+      throw new Unauthenticated('token expired');
+    }
+    let subject: AuthSubject;
+    if (credential.kind === 'instance') {
+      if (!credential.instanceId) throw new Unauthenticated('instance token without instance');
+      subject = {
+        kind: 'instance',
+        instanceId: credential.instanceId,
+        tokenId: credential.tokenId,
+        grants: INSTANCE_GRANTS,
+      };
+    } else {
+      if (!credential.principal) throw new Unauthenticated('principal deleted');
+      subject = {
+        kind: 'principal',
+        principal: credential.principal,
+        tokenId: credential.tokenId,
+        grants: grantsForRoles(credential.principal.roles),
+      };
+    }
+    return {
+      subject,
+      epoch,
+      cachedUntil: now.getTime() + this.options.cacheTtlMs,
+      expiresAt: credential.expiresAt?.getTime() ?? null,
+    };
+  }
+}

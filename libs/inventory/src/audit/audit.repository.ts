@@ -1,0 +1,190 @@
+import {
+  type AuditEventInput,
+  type AuditFilter,
+  type AuditLog,
+  type AuditPage,
+  type AuditReader,
+  type AuditRecord,
+  type AuditVerification,
+  chainHash,
+  checkLink,
+  GENESIS_HASH,
+  redactSecrets,
+  ValidationFailed,
+} from '@norm/core';
+import { type DataSource, type EntityManager } from 'typeorm';
+
+interface AuditRow {
+  seq: string;
+  at: Date;
+  actor: string;
+  action: string;
+  object_type: string;
+  object_id: string | null;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  reason: string | null;
+  request_id: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+const COLUMNS = `"seq", "at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash"`;
+
+/**
+ * One transaction-scoped advisory lock key for the whole chain. The chain has a single head,
+ * so appends must be strictly serial; the lock is held until the caller's transaction ends,
+ * which is exactly as long as the head it read may still change.
+ */
+const CHAIN_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('norm:audit_events:chain'))`;
+
+/** Round-trips a value through JSON exactly as it will come back from `jsonb`, so the hash matches on verify. */
+function asStored(value: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  if (value === null || value === undefined) return null;
+  return JSON.parse(JSON.stringify(redactSecrets(value))) as Record<string, unknown>;
+}
+
+/**
+ * Appends audit events in the caller's transaction: pass the transaction's EntityManager,
+ * as with OutboxWriterRepository, so the event commits or rolls back with the change:
+ *
+ *   await dataSource.transaction(async (tx) => {
+ *     ...state change...
+ *     await new PgAuditLog(tx).append({ actor, action, objectType, objectId, before, after });
+ *   });
+ *
+ * Appending takes the chain lock until that transaction ends; keep such transactions short.
+ */
+export class PgAuditLog implements AuditLog {
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** For automated decisions that change nothing else: one event in its own transaction. */
+  static async appendAlone(dataSource: DataSource, event: AuditEventInput): Promise<AuditRecord> {
+    return dataSource.transaction((tx) => new PgAuditLog(tx).append(event));
+  }
+
+  async append(event: AuditEventInput): Promise<AuditRecord> {
+    if (!this.manager.queryRunner?.isTransactionActive) {
+      // Outside a transaction the lock would be released at once and two appends could fork the chain.
+      throw new Error('PgAuditLog.append must run inside a transaction');
+    }
+    await this.manager.query(CHAIN_LOCK_SQL);
+    const head: Array<{ hash: string }> = await this.manager.query(
+      `SELECT "hash" FROM "audit_events" ORDER BY "seq" DESC LIMIT 1`,
+    );
+    const prevHash = head[0]?.hash ?? GENESIS_HASH;
+    const fields = {
+      at: this.now(),
+      actor: event.actor,
+      action: event.action,
+      objectType: event.objectType,
+      objectId: event.objectId,
+      before: asStored(event.before),
+      after: asStored(event.after),
+      reason: event.reason ?? null,
+      requestId: event.requestId ?? null,
+    };
+    const hash = chainHash(prevHash, fields);
+    const rows: Array<{ seq: string }> = await this.manager.query(
+      `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11) RETURNING "seq"`,
+      [
+        fields.at,
+        fields.actor,
+        fields.action,
+        fields.objectType,
+        fields.objectId,
+        fields.before === null ? null : JSON.stringify(fields.before),
+        fields.after === null ? null : JSON.stringify(fields.after),
+        fields.reason,
+        fields.requestId,
+        prevHash,
+        hash,
+      ],
+    );
+    return { seq: String(rows[0]!.seq), ...fields, prevHash, hash };
+  }
+}
+
+export class PgAuditReader implements AuditReader {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async list(filter: AuditFilter): Promise<AuditPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.actor !== undefined) add(`"actor" = ?`, filter.actor);
+    if (filter.action !== undefined) add(`"action" = ?`, filter.action);
+    if (filter.objectType !== undefined) add(`"object_type" = ?`, filter.objectType);
+    if (filter.objectId !== undefined) add(`"object_id" = ?`, filter.objectId);
+    if (filter.from !== undefined) add(`"at" >= ?`, filter.from);
+    if (filter.to !== undefined) add(`"at" < ?`, filter.to);
+    if (filter.cursor !== undefined) add(`"seq" < ?`, decodeCursor(filter.cursor));
+    params.push(filter.limit + 1);
+    const rows: AuditRow[] = await this.dataSource.query(
+      `SELECT ${COLUMNS} FROM "audit_events" ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY "seq" DESC LIMIT $${params.length}`,
+      params,
+    );
+    const items = rows.slice(0, filter.limit).map(toRecord);
+    const last = items[items.length - 1];
+    return rows.length > filter.limit && last ? { items, nextCursor: encodeCursor(last.seq) } : { items };
+  }
+
+  async verify(): Promise<AuditVerification> {
+    const batch = 1_000;
+    let expectedPrev = GENESIS_HASH;
+    let afterSeq = '0';
+    let checked = 0;
+    for (;;) {
+      const rows: AuditRow[] = await this.dataSource.query(
+        `SELECT ${COLUMNS} FROM "audit_events" WHERE "seq" > $1 ORDER BY "seq" LIMIT $2`,
+        [afterSeq, batch],
+      );
+      for (const row of rows) {
+        const record = toRecord(row);
+        const broken = checkLink(expectedPrev, record);
+        if (broken) return { ok: false, checked, firstBroken: broken };
+        expectedPrev = record.hash;
+        afterSeq = record.seq;
+        checked += 1;
+      }
+      if (rows.length < batch) return { ok: true, checked };
+    }
+  }
+}
+
+function toRecord(row: AuditRow): AuditRecord {
+  return {
+    seq: String(row.seq),
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    objectType: row.object_type,
+    objectId: row.object_id,
+    before: row.before,
+    after: row.after,
+    reason: row.reason,
+    requestId: row.request_id,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function encodeCursor(seq: string): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const m = /^seq:(\d{1,19})$/.exec(text);
+  if (!m)
+    throw new ValidationFailed('invalid cursor', [{ path: 'cursor', message: 'not a cursor from this API' }]);
+  return m[1]!;
+}

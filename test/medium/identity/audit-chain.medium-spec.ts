@@ -1,0 +1,141 @@
+import { PgAuditLog, PgAuditReader } from '@norm/inventory';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../harness/test-database';
+
+describe('audit hash chain (Postgres)', () => {
+  const db = useTestDatabase();
+  const reader = (): PgAuditReader => new PgAuditReader(db.dataSource);
+
+  it('serializes concurrent appends from many transactions into one unbroken chain', async () => {
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        db.dataSource.transaction(async (tx) => {
+          await new PgAuditLog(tx).append({
+            actor: `p-${i % 4}`,
+            action: i % 2 ? 'thing.update' : 'thing.create',
+            objectType: 'thing',
+            objectId: `t-${i}`,
+            before: i % 2 ? { n: i - 1, nested: { b: 2, a: 1 } } : null,
+            after: { n: i, list: [3, 1, 2] },
+            reason: 'because',
+            requestId: `req-${i}`,
+          });
+        }),
+      ),
+    );
+    const rows = await db.dataSource.query<Array<{ prev_hash: string; hash: string }>>(
+      `SELECT prev_hash, hash FROM audit_events ORDER BY seq`,
+    );
+    expect(rows).toHaveLength(40);
+    for (let i = 1; i < rows.length; i += 1) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
+    await expect(reader().verify()).resolves.toEqual({ ok: true, checked: 40 });
+  });
+
+  it('drops the event with the transaction that wrote it, leaving the chain intact', async () => {
+    await expect(
+      db.dataSource.transaction(async (tx) => {
+        await new PgAuditLog(tx).append({
+          actor: 'p-x',
+          action: 'thing.delete',
+          objectType: 'thing',
+          objectId: 'gone',
+        });
+        throw new Error('state change failed');
+      }),
+    ).rejects.toThrow('state change failed');
+    await PgAuditLog.appendAlone(db.dataSource, {
+      actor: 'system:reaper',
+      action: 'instance.reap-skipped',
+      objectType: 'instance',
+      objectId: 'i-1',
+      reason: 'breaker open',
+    });
+    const verification = await reader().verify();
+    expect(verification.ok).toBe(true);
+    expect(verification.checked).toBe(41);
+  });
+
+  it('refuses to append outside a transaction, where the chain lock would not hold', async () => {
+    await expect(
+      new PgAuditLog(db.dataSource.manager).append({
+        actor: 'a',
+        action: 'b',
+        objectType: 'c',
+        objectId: null,
+      }),
+    ).rejects.toThrow(/inside a transaction/);
+  });
+
+  it('never stores a secret, even when a caller passes one', async () => {
+    const record = await PgAuditLog.appendAlone(db.dataSource, {
+      actor: 'p-1',
+      action: 'token.create',
+      objectType: 'api-token',
+      objectId: 'tok',
+      after: { name: 'ci', token: 'norm_abc_secret', nested: { secretHash: 'scrypt$…', password: 'x' } },
+    });
+    const [row] = await db.dataSource.query<Array<{ after: unknown }>>(
+      `SELECT after FROM audit_events WHERE seq = $1`,
+      [record.seq],
+    );
+    expect(JSON.stringify(row)).not.toMatch(/norm_abc_secret|scrypt|"x"/);
+    expect(row!.after).toEqual({
+      name: 'ci',
+      token: '[redacted]',
+      nested: { secretHash: '[redacted]', password: '[redacted]' },
+    });
+    expect((await reader().verify()).ok).toBe(true);
+  });
+
+  it('filters by actor, action, object and time, and pages newest first with a cursor', async () => {
+    const page1 = await reader().list({ actor: 'p-1', limit: 4 });
+    expect(page1.items.every((e) => e.actor === 'p-1')).toBe(true);
+    expect(page1.items).toHaveLength(4);
+    expect(page1.nextCursor).toBeDefined();
+    const page2 = await reader().list({ actor: 'p-1', limit: 4, cursor: page1.nextCursor! });
+    const page3 = await reader().list({ actor: 'p-1', limit: 4, cursor: page2.nextCursor! });
+    const all = [...page1.items, ...page2.items, ...page3.items];
+    expect(all.map((e) => e.seq)).toEqual([...all.map((e) => e.seq)].sort((a, b) => Number(b) - Number(a)));
+    expect(new Set(all.map((e) => e.seq)).size).toBe(all.length);
+    expect(all).toHaveLength(11); // 10 from the concurrent test + the redaction test
+    expect(page3.nextCursor).toBeUndefined();
+
+    const byObject = await reader().list({ objectType: 'thing', objectId: 't-7', limit: 10 });
+    expect(byObject.items.map((e) => e.objectId)).toEqual(['t-7']);
+    const byAction = await reader().list({ action: 'instance.reap-skipped', limit: 10 });
+    expect(byAction.items).toHaveLength(1);
+    const future = await reader().list({ from: new Date(Date.now() + 60_000), limit: 10 });
+    expect(future.items).toHaveLength(0);
+    const past = await reader().list({ to: new Date(Date.now() + 60_000), limit: 100 });
+    expect(past.items.length).toBe(42);
+  });
+
+  it('reports an edited row as the first broken link, and heals when the edit is undone', async () => {
+    const [victim] = await db.dataSource.query<Array<{ seq: string; after: unknown }>>(
+      `SELECT seq, after FROM audit_events ORDER BY seq OFFSET 10 LIMIT 1`,
+    );
+    await db.dataSource.query(`UPDATE audit_events SET after = '{"n": 999}'::jsonb WHERE seq = $1`, [
+      victim!.seq,
+    ]);
+    const broken = await reader().verify();
+    expect(broken.ok).toBe(false);
+    expect(broken.checked).toBe(10);
+    expect(broken.firstBroken).toMatchObject({ seq: String(victim!.seq), problem: 'hash-mismatch' });
+
+    await db.dataSource.query(`UPDATE audit_events SET after = $2::jsonb WHERE seq = $1`, [
+      victim!.seq,
+      JSON.stringify(victim!.after),
+    ]);
+    expect((await reader().verify()).ok).toBe(true);
+  });
+
+  it('reports the row after a deleted one', async () => {
+    const rows = await db.dataSource.query<Array<{ seq: string }>>(
+      `SELECT seq FROM audit_events ORDER BY seq OFFSET 20 LIMIT 2`,
+    );
+    await db.dataSource.query(`DELETE FROM audit_events WHERE seq = $1`, [rows[0]!.seq]);
+    const broken = await reader().verify();
+    expect(broken.ok).toBe(false);
+    expect(broken.firstBroken).toMatchObject({ seq: String(rows[1]!.seq), problem: 'prev-hash-mismatch' });
+  });
+});

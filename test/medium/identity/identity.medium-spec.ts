@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ActingContext,
+  type AuthSubject,
+  type Clock,
+  type Credential,
+  type CredentialStore,
+  fastTokenKey,
+  IdentityService,
+  systemClock,
+  TokenAuthenticator,
+} from '@norm/core';
+import { PgAuditReader, PgCredentialStore, PgIdentityUnitOfWork } from '@norm/inventory';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisRequestGate } from '../../../apps/api/src/identity/redis-request-gate';
+import { REDIS_URL } from '../../harness/env';
+import { useTestDatabase } from '../../harness/test-database';
+import { useRedisPrefix } from '../../harness/test-redis';
+
+/** A clock tests can move; everything else uses the real one. */
+class MovableClock implements Clock {
+  offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return systemClock.sleep(ms, signal);
+  }
+}
+
+/** Counts row lookups, to prove a cached token is not re-read (nor re-hashed). */
+class CountingCredentials implements CredentialStore {
+  lookups = 0;
+  constructor(private readonly inner: CredentialStore) {}
+  findByPrefix(prefix: string): Promise<Credential | undefined> {
+    this.lookups += 1;
+    return this.inner.findByPrefix(prefix);
+  }
+}
+
+describe('identity: tokens, cache, revocation, bootstrap (Postgres + Redis)', () => {
+  const db = useTestDatabase();
+  const prefix = useRedisPrefix();
+  const redises = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
+  const limits = { windowMs: 60_000, perIp: 1_000, perToken: 1_000, authFailuresPerIp: 1_000 };
+  // Two gates on two connections stand for two API replicas sharing Redis.
+  const gates = redises.map((r) => new RedisRequestGate(r, prefix, limits));
+  const clock = new MovableClock();
+  let service: IdentityService;
+  let admin: ActingContext;
+
+  function replica(gate: RedisRequestGate): {
+    credentials: CountingCredentials;
+    check: (token: string) => Promise<AuthSubject>;
+  } {
+    const credentials = new CountingCredentials(new PgCredentialStore(db.dataSource));
+    const auth = new TokenAuthenticator(credentials, clock, { cacheTtlMs: 30_000 });
+    return {
+      credentials,
+      check: async (token) => {
+        const key = fastTokenKey(token);
+        const { epoch } = await gate.admit('10.0.0.1', key);
+        return auth.authenticate(token, key, epoch);
+      },
+    };
+  }
+
+  beforeAll(async () => {
+    service = new IdentityService(new PgIdentityUnitOfWork(db.dataSource), gates[0]!, clock, {
+      defaultTokenTtlMs: 3_600_000,
+      maxTokenTtlMs: 86_400_000,
+    });
+    let written = '';
+    const created = await service.bootstrapAdmin(async (token) => {
+      written = token;
+      await Promise.resolve();
+    });
+    expect(created).toBeDefined();
+    admin = { subject: await replica(gates[0]!).check(written), requestId: 'req-test' };
+  });
+  afterAll(async () => {
+    await Promise.all(redises.map((r) => r.quit()));
+  });
+
+  it('bootstraps an admin token once, even when two replicas start together', async () => {
+    const results = await Promise.all([
+      service.bootstrapAdmin(() => Promise.resolve()),
+      service.bootstrapAdmin(() => Promise.resolve()),
+    ]);
+    expect(results).toEqual([undefined, undefined]);
+    const [{ count }] = await db.dataSource.query<[{ count: string }]>(
+      `SELECT count(*) FROM principals WHERE 'admin' = ANY(roles)`,
+    );
+    expect(count).toBe('1');
+  });
+
+  it('stores only a scrypt hash and the lookup prefix, never the secret', async () => {
+    const alice = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'alice',
+      roles: ['requester'],
+      groups: ['team-b', 'team-a', 'team-a'],
+    });
+    expect(alice.groups).toEqual(['team-a', 'team-b']);
+    const { token, view } = await service.createToken(admin, alice.id, { name: 'laptop' });
+    const secret = token.split('_')[2]!;
+    const dump = JSON.stringify(await db.dataSource.query(`SELECT * FROM api_tokens`));
+    const audit = JSON.stringify(await db.dataSource.query(`SELECT * FROM audit_events`));
+    expect(dump).toContain(view.prefix);
+    expect(dump).toMatch(/scrypt\$16384\$8\$1\$/);
+    expect(dump).not.toContain(secret);
+    expect(audit).not.toContain(secret);
+    expect(audit).not.toContain('scrypt$');
+    const subject = await replica(gates[0]!).check(token);
+    expect(subject).toMatchObject({ kind: 'principal', principal: { name: 'alice' }, tokenId: view.id });
+    expect(subject.grants['vm-requests:create']).toBe('own');
+    expect(subject.grants['principals:write']).toBeUndefined();
+  });
+
+  it('caches a verified token: the row is read once, not per request', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'service',
+      name: 'ci',
+      roles: ['viewer'],
+      groups: [],
+    });
+    const { token } = await service.createToken(admin, p.id, { name: 'ci' });
+    const r = replica(gates[0]!);
+    for (let i = 0; i < 20; i += 1) await r.check(token);
+    expect(r.credentials.lookups).toBe(1);
+  });
+
+  it('refuses a token once it expires, even while cached', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'bob',
+      roles: ['viewer'],
+      groups: [],
+    });
+    const { token } = await service.createToken(admin, p.id, { name: 'short', expiresInMs: 5_000 });
+    const r = replica(gates[0]!);
+    await expect(r.check(token)).resolves.toMatchObject({ principal: { name: 'bob' } });
+    clock.offsetMs = 6_000;
+    try {
+      await expect(r.check(token)).rejects.toMatchObject({ code: 'Unauthenticated' });
+      await expect(replica(gates[0]!).check(token)).rejects.toMatchObject({
+        code: 'Unauthenticated',
+        details: { reason: 'token expired' },
+      });
+    } finally {
+      clock.offsetMs = 0;
+    }
+  });
+
+  it('refuses a revoked token at once on every replica, although both had it cached', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'carol',
+      roles: ['operator'],
+      groups: [],
+    });
+    const { token, view } = await service.createToken(admin, p.id, { name: 'cached' });
+    const a = replica(gates[0]!);
+    const b = replica(gates[1]!);
+    await a.check(token);
+    await b.check(token);
+    await a.check(token);
+    await b.check(token);
+    expect([a.credentials.lookups, b.credentials.lookups]).toEqual([1, 1]);
+
+    await service.revokeToken(admin, p.id, view.id);
+
+    await expect(a.check(token)).rejects.toMatchObject({ details: { reason: 'token revoked' } });
+    await expect(b.check(token)).rejects.toMatchObject({ details: { reason: 'token revoked' } });
+    const events = await new PgAuditReader(db.dataSource).list({ action: 'token.revoke', limit: 5 });
+    expect(events.items[0]).toMatchObject({
+      actor: admin.subject.kind === 'principal' ? admin.subject.principal.id : '',
+      objectId: view.id,
+      requestId: 'req-test',
+    });
+  });
+
+  it('deleting a principal revokes its tokens at once and frees its name', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'dave',
+      roles: ['viewer'],
+      groups: ['x'],
+    });
+    const { token } = await service.createToken(admin, p.id, { name: 't' });
+    const a = replica(gates[1]!);
+    await a.check(token);
+    await service.deletePrincipal(admin, p.id);
+    await expect(a.check(token)).rejects.toMatchObject({ code: 'Unauthenticated' });
+    await expect(service.getPrincipal(p.id)).rejects.toMatchObject({ code: 'NotFound' });
+    const again = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'dave',
+      roles: [],
+      groups: [],
+    });
+    expect(again.id).not.toBe(p.id);
+    await expect(
+      service.createPrincipal(admin, { kind: 'person', name: 'dave', roles: [], groups: [] }),
+    ).rejects.toMatchObject({ code: 'Conflict' });
+  });
+
+  it('refuses a wrong secret behind a valid prefix, and garbage', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'person',
+      name: 'erin',
+      roles: ['viewer'],
+      groups: [],
+    });
+    const { token } = await service.createToken(admin, p.id, { name: 't' });
+    const forged = `${token.slice(0, 18)}${'A'.repeat(43)}`;
+    await expect(replica(gates[0]!).check(forged)).rejects.toMatchObject({
+      details: { reason: 'wrong secret' },
+    });
+    await expect(replica(gates[0]!).check('hello')).rejects.toMatchObject({ code: 'Unauthenticated' });
+  });
+
+  it('an instance token is good only for its own instance heartbeat', async () => {
+    const instanceId = randomUUID();
+    await db.dataSource.query(
+      `INSERT INTO vm_requests (id, name, owner_id, vcpus, memory_mb, disk_gb, lifecycle_class) VALUES ($1, 'r', $2, 1, 512, 5, 'cattle')`,
+      [randomUUID(), randomUUID()],
+    );
+    const [req] = await db.dataSource.query<Array<{ id: string; owner_id: string }>>(
+      `SELECT id, owner_id FROM vm_requests LIMIT 1`,
+    );
+    await db.dataSource.query(
+      `INSERT INTO instances (id, vm_request_id, name, owner_id, domain_name, lifecycle_class) VALUES ($1, $2, 'i', $3, 'norm-i', 'cattle')`,
+      [instanceId, req!.id, req!.owner_id],
+    );
+    const { token } = await service.createInstanceToken(admin, instanceId);
+    const subject = await replica(gates[0]!).check(token);
+    expect(subject).toMatchObject({ kind: 'instance', instanceId });
+    expect(Object.keys(subject.grants)).toEqual(['instances:heartbeat']);
+  });
+
+  it('keeps the audit chain intact through all of the above', async () => {
+    const result = await new PgAuditReader(db.dataSource).verify();
+    expect(result.ok).toBe(true);
+    expect(result.checked).toBeGreaterThan(10);
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  const prefix = useRedisPrefix();
+  const redises = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
+  afterAll(async () => {
+    await Promise.all(redises.map((r) => r.quit()));
+  });
+
+  it('counts requests from both replicas against one per-token budget', async () => {
+    const limits = { windowMs: 60_000, perIp: 100, perToken: 10, authFailuresPerIp: 3 };
+    const [a, b] = redises.map((r) => new RedisRequestGate(r, prefix, limits)) as [
+      RedisRequestGate,
+      RedisRequestGate,
+    ];
+    const outcomes: Array<string | undefined> = [];
+    for (let i = 0; i < 12; i += 1) {
+      const gate = i % 2 ? b : a;
+      outcomes.push((await gate.admit(`10.1.0.${i}`, 'tokkey')).refused?.bucket);
+    }
+    expect(outcomes.slice(0, 10)).toEqual(Array(10).fill(undefined));
+    expect(outcomes.slice(10)).toEqual(['token', 'token']);
+    const refused = await a.admit('10.9.9.9', 'tokkey');
+    expect(refused.refused!.retryAfterS).toBeGreaterThan(50);
+  });
+
+  it('blocks an IP after a few failed authentications, before counting anything else', async () => {
+    const limits = { windowMs: 60_000, perIp: 100, perToken: 100, authFailuresPerIp: 3 };
+    const [a, b] = redises.map((r) => new RedisRequestGate(r, `${prefix}-f`, limits)) as [
+      RedisRequestGate,
+      RedisRequestGate,
+    ];
+    await a.recordAuthFailure('10.2.0.1');
+    await b.recordAuthFailure('10.2.0.1');
+    expect((await a.admit('10.2.0.1', undefined)).refused).toBeUndefined();
+    await b.recordAuthFailure('10.2.0.1');
+    expect((await a.admit('10.2.0.1', 'any')).refused?.bucket).toBe('auth-failures');
+    expect((await b.admit('10.2.0.2', 'any')).refused).toBeUndefined();
+  });
+});
