@@ -2,15 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { utils } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { fingerprintMatches, hostKeyFingerprint } from './host-key-fingerprint';
+import { usableKeyPair } from './mini-ssh-server.spec-helper';
 
 describe('hostKeyFingerprint', () => {
   it('prints exactly what ssh-keygen -lf prints', () => {
-    const pair = utils.generateKeyPairSync('ed25519');
-    const parsed = utils.parseKey(pair.public);
-    if (parsed instanceof Error) throw parsed;
+    const pair = usableKeyPair();
+    const parsed = pair.parsedPublic;
     const file = join(mkdtempSync(join(tmpdir(), 'norm-fp-')), 'key.pub');
     writeFileSync(file, `${pair.public}\n`);
     const keygen = execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1];

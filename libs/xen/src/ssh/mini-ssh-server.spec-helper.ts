@@ -31,11 +31,24 @@ export interface MiniSshServer {
 }
 
 export function generateKeys(): { hostKey: string; clientPrivateKey: string; clientPublicKey: ParsedKey } {
-  const host = utils.generateKeyPairSync('ed25519');
-  const client = utils.generateKeyPairSync('ed25519');
-  const parsed = utils.parseKey(client.public);
-  if (parsed instanceof Error) throw parsed;
-  return { hostKey: host.private, clientPrivateKey: client.private, clientPublicKey: parsed };
+  const host = usableKeyPair();
+  const client = usableKeyPair();
+  return { hostKey: host.private, clientPrivateKey: client.private, clientPublicKey: client.parsedPublic };
+}
+
+/**
+ * ssh2 1.17's generateKeyPairSync occasionally emits an ed25519 public key its own parser
+ * rejects ("Malformed OpenSSH public key"); retry instead of failing a random test.
+ */
+export function usableKeyPair(): { private: string; public: string; parsedPublic: ParsedKey } {
+  for (let attempt = 0; ; attempt += 1) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    const parsedPublic = utils.parseKey(pair.public);
+    const parsedPrivate = utils.parseKey(pair.private);
+    if (!(parsedPublic instanceof Error) && !(parsedPrivate instanceof Error))
+      return { ...pair, parsedPublic };
+    if (attempt >= 20) throw parsedPublic instanceof Error ? parsedPublic : new Error('unusable key pair');
+  }
 }
 
 /** Runs a handler that answers like a shell would: output, then an exit status. */

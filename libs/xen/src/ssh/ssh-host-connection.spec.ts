@@ -135,13 +135,14 @@ describe('SshHostConnection exec', () => {
 
   it('times out while queued behind busy channels', async () => {
     const s = await server();
-    s.onExec = (command, ch) => setTimeout(() => reply(ch, command), 300);
     const c = connect(s, { maxChannels: 1 });
+    await c.exec(['warm']);
+    s.onExec = (command, ch) => setTimeout(() => reply(ch, command), 300);
     const first = c.exec(['slow']);
     const err = await failure(c.exec(['queued'], { timeoutMs: 100 }));
     expect(err.details).toMatchObject({ phase: 'queue' });
     await first;
-    expect(s.commands).toEqual(["'slow'"]);
+    expect(s.commands).toEqual(["'warm'", "'slow'"]);
   });
 
   it('enforces an output limit', async () => {

@@ -1,13 +1,13 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { utils } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { type DomainError } from '@norm/core';
+import { usableKeyPair } from './mini-ssh-server.spec-helper';
 import { loadSshPrivateKey } from './ssh-private-key';
 
 describe('loadSshPrivateKey', () => {
-  const key = utils.generateKeyPairSync('ed25519').private;
+  const key = usableKeyPair().private;
   const dir = mkdtempSync(join(tmpdir(), 'norm-key-'));
 
   it('prefers the key file, then inline text (with escaped newlines), then the demo default', () => {
