@@ -6,3 +6,6 @@ export * from './outbox';
 export * from './operations';
 export * from './identity';
 export * from './audit';
+export * from './placement';
+export * from './ipam';
+export * from './inventory';

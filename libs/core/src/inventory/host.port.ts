@@ -1,0 +1,105 @@
+import { type HostEndpoint, type VolumeGroup } from '../ports';
+import { type ObservedDomain } from './observed-domain';
+
+export type HostStatus = 'unknown' | 'online' | 'unreachable';
+
+/** Per-host overrides of fleet-wide placement settings. */
+export interface HostLimits {
+  dom0ReserveMb?: number;
+  vcpuOvercommitRatio?: number;
+}
+
+/** Everything one sync (or a registration probe) learns about a host. */
+export interface HostObservation {
+  totalMemoryMb: number;
+  freeMemoryMb: number;
+  nrCpus: number;
+  xenVersion: string;
+  storageTotalMb: number;
+  /** The largest single volume group's free space: a disk must fit in one VG. */
+  storageFreeMb: number;
+  volumeGroups: VolumeGroup[];
+  domains: ObservedDomain[];
+}
+
+export interface HostRecord {
+  id: string;
+  name: string;
+  address: string;
+  port: number;
+  sshUser: string;
+  sudo: boolean;
+  hostKeyFingerprint: string;
+  labels: Record<string, string>;
+  status: HostStatus;
+  maintenance: boolean;
+  placementBlockedReason: string | null;
+  consecutiveSyncFailures: number;
+  limits: HostLimits;
+  totalMemoryMb: number | null;
+  freeMemoryMb: number | null;
+  nrCpus: number | null;
+  xenVersion: string | null;
+  storageTotalMb: number | null;
+  storageFreeMb: number | null;
+  volumeGroups: VolumeGroup[];
+  observedDomains: ObservedDomain[];
+  lastSyncAt: Date | null;
+  lastSyncError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewHost {
+  name: string;
+  address: string;
+  port: number;
+  sshUser: string;
+  sudo: boolean;
+  hostKeyFingerprint: string;
+  labels: Record<string, string>;
+  limits: HostLimits;
+}
+
+export interface HostPatch {
+  labels?: Record<string, string>;
+  limits?: HostLimits;
+  /** null clears a block set after repeated provisioning failures. */
+  placementBlockedReason?: string | null;
+}
+
+/** What the sync loop needs from persistence. */
+export interface HostSyncStore {
+  listForSync(): Promise<HostRecord[]>;
+  /** Replaces the host's current state and marks it online; resets the failure count. */
+  recordSyncSuccess(hostId: string, observation: HostObservation, at: Date): Promise<void>;
+  /** Counts one more consecutive failure; at `unreachableAfter` the host becomes unreachable. */
+  recordSyncFailure(
+    hostId: string,
+    error: string,
+    at: Date,
+    unreachableAfter: number,
+  ): Promise<{ status: HostStatus; consecutiveFailures: number }>;
+}
+
+export interface HostStore extends HostSyncStore {
+  /** Inserts a probed host as online with its first observation; Conflict when the name is taken. */
+  create(host: NewHost, observation: HostObservation, at: Date): Promise<HostRecord>;
+  get(id: string): Promise<HostRecord | undefined>;
+  list(): Promise<HostRecord[]>;
+  update(id: string, patch: HostPatch): Promise<HostRecord | undefined>;
+  setMaintenance(id: string, on: boolean): Promise<HostRecord | undefined>;
+  /** Deletes a host no instance refers to; Conflict otherwise. False when it does not exist. */
+  delete(id: string): Promise<boolean>;
+}
+
+export function endpointOf(host: HostRecord): HostEndpoint {
+  return {
+    name: host.name,
+    address: host.address,
+    port: host.port,
+    user: host.sshUser,
+    hostKeyFingerprint: host.hostKeyFingerprint,
+    sudo: host.sudo,
+  };
+}

@@ -1,0 +1,3 @@
+export * from './ipv4';
+export * from './mac';
+export * from './ipam.port';
