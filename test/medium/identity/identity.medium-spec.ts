@@ -193,7 +193,7 @@ describe('identity: tokens, cache, revocation, bootstrap (Postgres + Redis)', ()
     await a.check(token);
     await service.deletePrincipal(admin, p.id);
     await expect(a.check(token)).rejects.toMatchObject({ code: 'Unauthenticated' });
-    await expect(service.getPrincipal(p.id)).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(service.getPrincipal(admin, p.id)).rejects.toMatchObject({ code: 'NotFound' });
     const again = await service.createPrincipal(admin, {
       kind: 'person',
       name: 'dave',

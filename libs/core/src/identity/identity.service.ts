@@ -1,3 +1,4 @@
+import { authorize, authorizeObject, ownerFilter } from './authorization';
 import { Conflict, NotFound, ValidationFailed } from '../errors';
 import { type Clock } from '../ports';
 import {
@@ -46,6 +47,7 @@ export class IdentityService {
   ) {}
 
   async createPrincipal(ctx: ActingContext, input: NewPrincipal): Promise<Principal> {
+    authorize(ctx.subject, 'principals:write');
     return this.uow.run(async (tx) => {
       const principal = await tx.principals.create({
         ...input,
@@ -65,17 +67,23 @@ export class IdentityService {
     });
   }
 
-  async listPrincipals(): Promise<Principal[]> {
-    return this.uow.run((tx) => tx.principals.list());
+  /** With an `own` grant the list holds only the caller. */
+  async listPrincipals(ctx: ActingContext): Promise<Principal[]> {
+    const only = ownerFilter(ctx.subject, 'principals:read');
+    const all = await this.uow.run((tx) => tx.principals.list());
+    return only === undefined ? all : all.filter((p) => p.id === only);
   }
 
-  async getPrincipal(id: string): Promise<Principal> {
+  async getPrincipal(ctx: ActingContext, id: string): Promise<Principal> {
+    // A principal owns itself: someone else's id answers 404 exactly like an unknown one.
+    authorizeObject(ctx.subject, 'principals:read', { ownerId: id }, 'principal', id);
     const principal = await this.uow.run((tx) => tx.principals.get(id));
     if (!principal) throw new NotFound('principal', id);
     return principal;
   }
 
   async deletePrincipal(ctx: ActingContext, id: string): Promise<void> {
+    authorizeObject(ctx.subject, 'principals:write', { ownerId: id }, 'principal', id);
     if (ctx.subject.kind === 'principal' && ctx.subject.principal.id === id) {
       // Deleting oneself would revoke the token making the call and could lock out the last admin.
       throw new Conflict('a principal cannot delete itself', { id });
@@ -94,6 +102,7 @@ export class IdentityService {
   }
 
   async createToken(ctx: ActingContext, principalId: string, input: CreateTokenInput): Promise<IssuedToken> {
+    authorizeObject(ctx.subject, 'tokens:write', { ownerId: principalId }, 'principal', principalId);
     const ttl = input.expiresInMs ?? this.options.defaultTokenTtlMs;
     if (ttl > this.options.maxTokenTtlMs) {
       throw new ValidationFailed('token lifetime too long', [
@@ -126,6 +135,7 @@ export class IdentityService {
    * Called by the provisioning flow (a later issue) inside its own audit context.
    */
   async createInstanceToken(ctx: ActingContext, instanceId: string): Promise<IssuedToken> {
+    authorize(ctx.subject, 'instances:act');
     const { token, prefix, secret } = generateToken();
     const secretHash = await hashSecret(secret);
     const view = await this.uow.run(async (tx) => {
@@ -146,7 +156,8 @@ export class IdentityService {
     return { token, view };
   }
 
-  async listTokens(principalId: string): Promise<TokenView[]> {
+  async listTokens(ctx: ActingContext, principalId: string): Promise<TokenView[]> {
+    authorizeObject(ctx.subject, 'tokens:read', { ownerId: principalId }, 'principal', principalId);
     return this.uow.run(async (tx) => {
       if (!(await tx.principals.get(principalId))) throw new NotFound('principal', principalId);
       return tx.tokens.listForPrincipal(principalId);
@@ -154,6 +165,7 @@ export class IdentityService {
   }
 
   async revokeToken(ctx: ActingContext, principalId: string, tokenId: string): Promise<void> {
+    authorizeObject(ctx.subject, 'tokens:write', { ownerId: principalId }, 'principal', principalId);
     await this.uow.run(async (tx) => {
       const token = await tx.tokens.get(tokenId);
       // A token of another principal is as unknown here as a token that never existed.

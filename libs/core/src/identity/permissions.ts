@@ -48,8 +48,19 @@ export type Permission = (typeof PERMISSIONS)[number];
 export type Scope = 'own' | 'any';
 export type Grants = Readonly<Partial<Record<Permission, Scope>>>;
 
-const READ_ALL: Grants = {
+/**
+ * Every role may read itself and manage its own tokens (`/v1/principals/<own id>/tokens`):
+ * personal tokens for CI or a second laptop need no admin, and someone else's id answers 404.
+ */
+const SELF_SERVICE: Grants = {
   'tokens:self': 'any',
+  'principals:read': 'own',
+  'tokens:read': 'own',
+  'tokens:write': 'own',
+};
+
+const READ_ALL: Grants = {
+  ...SELF_SERVICE,
   'vm-requests:read': 'any',
   'approvals:read': 'any',
   'instances:read': 'any',
@@ -66,6 +77,9 @@ const READ_ALL: Grants = {
  * | permission           | viewer | requester | approver | operator | admin |
  * |----------------------|--------|-----------|----------|----------|-------|
  * | tokens:self          | any    | any       | any      | any      | any   |
+ * | principals:read      | own    | own       | own      | own      | any   |
+ * | tokens:read/write    | own    | own       | own      | own      | any   |
+ * | principals:write     |        |           |          |          | any   |
  * | vm-requests:read     | any    | own       | any      | any      | any   |
  * | vm-requests:create   |        | own       |          |          | any   |
  * | vm-requests:act      |        | own       |          | any      | any   |
@@ -75,7 +89,8 @@ const READ_ALL: Grants = {
  * | instances:act        |        | own       |          | any      | any   |
  * | hosts/images/networks/placement/lifecycle:read | any | images, networks | any | any | any |
  * | hosts/images/networks/maintenance:write |  |  |          | any      | any   |
- * | principals:*, tokens:read/write, audit:* |   |  |          | audit:read | any |
+ * | audit:read           |        |           |          | any      | any   |
+ * | audit:verify         |        |           |          |          | any   |
  * | instances:heartbeat  | only instance tokens, for their own instance               |
  *
  * (*) the approval service further limits a decision to steps naming one of the approver's groups.
@@ -83,7 +98,7 @@ const READ_ALL: Grants = {
 export const ROLE_GRANTS: Readonly<Record<Role, Grants>> = {
   viewer: READ_ALL,
   requester: {
-    'tokens:self': 'any',
+    ...SELF_SERVICE,
     'vm-requests:read': 'own',
     'vm-requests:create': 'own',
     'vm-requests:act': 'own',

@@ -1,0 +1,15 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+export class AuditQueryDto extends createZodDto(
+  z.strictObject({
+    actor: z.string().min(1).max(200).optional(),
+    action: z.string().min(1).max(200).optional(),
+    objectType: z.string().min(1).max(100).optional(),
+    objectId: z.string().min(1).max(200).optional(),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+    cursor: z.string().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  }),
+) {}

@@ -1,0 +1,73 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  authorize,
+  fastTokenKey,
+  Forbidden,
+  isDomainError,
+  type Permission,
+  RateLimited,
+  type RequestGate,
+  TokenAuthenticator,
+  Unauthenticated,
+} from '@norm/core';
+import { type FastifyReply } from 'fastify';
+import { type AuthenticatedRequest, PERMISSION_KEY, PUBLIC_KEY } from './permission.decorator';
+import { REQUEST_GATE } from './identity.tokens';
+
+const BEARER = /^Bearer ([^\s]+)$/i;
+
+/**
+ * The global guard: deny by default. Per request, in order:
+ *   1. `@Public()` routes pass untouched;
+ *   2. a route without `@RequirePermission` is refused (and fails the boot, see RoutePermissionCheck);
+ *   3. one Redis round trip: rate limits (IP, token, failed auths) + the revocation epoch;
+ *   4. the token, from the in-process cache or Postgres + scrypt on a miss;
+ *   5. the route's permission against the subject's grants.
+ * Object-level checks happen later, in the domain, once the object is loaded.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly log = new Logger('auth');
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly authenticator: TokenAuthenticator,
+    @Inject(REQUEST_GATE) private readonly gate: RequestGate,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const permission = this.reflector.getAllAndOverride<Permission | undefined>(PERMISSION_KEY, targets);
+    if (!permission) throw new Forbidden('(no permission declared for this route)');
+
+    const http = context.switchToHttp();
+    const request = http.getRequest<AuthenticatedRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const key = token === undefined ? undefined : fastTokenKey(token);
+
+    const decision = await this.gate.admit(request.ip, key);
+    if (decision.refused) {
+      reply.header('Retry-After', String(decision.refused.retryAfterS));
+      throw new RateLimited(decision.refused.bucket, decision.refused.retryAfterS);
+    }
+    if (token === undefined || key === undefined) {
+      await this.gate.recordAuthFailure(request.ip);
+      throw new Unauthenticated('no bearer token');
+    }
+    try {
+      request.auth = await this.authenticator.authenticate(token, key, decision.epoch);
+    } catch (error) {
+      if (isDomainError(error) && error.code === 'Unauthenticated') {
+        await this.gate.recordAuthFailure(request.ip);
+        // Never the token: the prefix-free reason and where it came from are enough to investigate.
+        this.log.warn({ msg: 'authentication failed', reason: error.details.reason, ip: request.ip });
+      }
+      throw error;
+    }
+    authorize(request.auth, permission);
+    return true;
+  }
+}
