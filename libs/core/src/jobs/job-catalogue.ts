@@ -6,10 +6,16 @@ import { z } from 'zod';
  * pickup (it crossed a process boundary) and refuses to boot when a job has no handler.
  */
 export const JOB_CATALOGUE = {
-  /** Proves the outbox → queue → worker path end to end; completes its operation. */
+  /**
+   * Proves the outbox → queue → worker path end to end and completes its operation.
+   * `holdMs` keeps it busy (bounded) so graceful shutdown can be observed on a live worker.
+   */
   PipelineProbe: {
     queue: 'system',
-    payload: z.strictObject({ operationId: z.uuid() }),
+    payload: z.strictObject({
+      operationId: z.uuid(),
+      holdMs: z.number().int().min(0).max(60_000).optional(),
+    }),
   },
 } as const;
 
