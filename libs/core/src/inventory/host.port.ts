@@ -93,7 +93,9 @@ export interface HostStore extends HostSyncStore {
   delete(id: string): Promise<boolean>;
 }
 
-export function endpointOf(host: HostRecord): HostEndpoint {
+export function endpointOf(
+  host: Pick<HostRecord, 'name' | 'address' | 'port' | 'sshUser' | 'hostKeyFingerprint' | 'sudo'>,
+): HostEndpoint {
   return {
     name: host.name,
     address: host.address,

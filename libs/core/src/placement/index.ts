@@ -1,2 +1,3 @@
 export * from './placement';
 export * from './placement-hosts';
+export * from './placement.service';

@@ -76,6 +76,10 @@ export class HostEntity {
   @Column('bigint', { name: 'storage_free_mb', nullable: true })
   storageFreeMb!: string | null;
 
+  /** The volume groups `vgs` showed at the last sync (name, size, free). */
+  @Column('jsonb', { name: 'volume_groups', default: () => `'[]'` })
+  volumeGroups!: unknown[];
+
   /** The domains `xl list` showed at the last sync: current state only, never a growing log. */
   @Column('jsonb', { name: 'observed_domains', default: () => `'[]'` })
   observedDomains!: unknown[];

@@ -3,6 +3,7 @@ import { ApprovalEntity } from './approval.entity';
 import { AuditEventEntity } from './audit-event.entity';
 import { DeregistrationEntity } from './deregistration.entity';
 import { HostEntity } from './host.entity';
+import { ImageEntity } from './image.entity';
 import { InstanceEntity } from './instance.entity';
 import { IpAllocationEntity } from './ip-allocation.entity';
 import { IpPoolEntity } from './ip-pool.entity';
@@ -18,6 +19,7 @@ export {
   AuditEventEntity,
   DeregistrationEntity,
   HostEntity,
+  ImageEntity,
   InstanceEntity,
   IpAllocationEntity,
   IpPoolEntity,
@@ -42,4 +44,5 @@ export const ENTITIES = [
   PrincipalEntity,
   PrincipalGroupEntity,
   ApiTokenEntity,
+  ImageEntity,
 ];

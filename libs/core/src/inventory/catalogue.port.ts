@@ -1,0 +1,111 @@
+import { type IpamStore } from '../ipam/ipam.port';
+import { type AuditLog } from '../audit';
+import { type DriftInstance } from './drift';
+import { type HostStore } from './host.port';
+import { type InFlightReservation, type PlacedInstance } from '../placement/placement-hosts';
+
+export interface GoldenVolume {
+  /** Set: this host only. Absent: any host with a volume group named `vg`. */
+  hostId?: string;
+  vg: string;
+  lv: string;
+}
+
+export type ImageBoot =
+  | { method: 'pygrub' }
+  | { method: 'kernel'; kernel: string; ramdisk: string | null; kernelArgs: string | null };
+
+export interface ImageRecord {
+  id: string;
+  name: string;
+  osLabel: string;
+  boot: ImageBoot;
+  defaultDiskGb: number;
+  goldenVolumes: GoldenVolume[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewImage = Omit<ImageRecord, 'id' | 'createdAt' | 'updatedAt'>;
+
+export interface ImageStore {
+  create(image: NewImage): Promise<ImageRecord>;
+  get(id: string): Promise<ImageRecord | undefined>;
+  list(): Promise<ImageRecord[]>;
+  update(id: string, patch: Partial<NewImage>): Promise<ImageRecord | undefined>;
+  /** False when it does not exist. Conflict while a VM request still names it. */
+  delete(id: string): Promise<boolean>;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  bridge: string;
+  cidr: string;
+  gateway: string | null;
+  rangeStart: string;
+  rangeEnd: string;
+  createdAt: Date;
+}
+
+export type NewNetwork = Omit<NetworkRecord, 'id' | 'createdAt'>;
+
+export interface NetworkUsage {
+  size: number;
+  allocated: number;
+}
+
+export interface NetworkStore {
+  create(network: NewNetwork): Promise<NetworkRecord>;
+  get(id: string): Promise<NetworkRecord | undefined>;
+  list(): Promise<NetworkRecord[]>;
+  usage(id: string): Promise<NetworkUsage>;
+  /** False when it does not exist. Conflict while any allocation (live or released) refers to it. */
+  delete(id: string): Promise<boolean>;
+}
+
+/** Norm's instances as drift and host deletion see them. */
+export interface InstanceView {
+  listForDrift(hostId?: string): Promise<DriftInstance[]>;
+  countOnHost(hostId: string): Promise<number>;
+}
+
+/** What placement reads about requests in flight and placed instances. */
+export interface PlacementView {
+  reservations(): Promise<InFlightReservation[]>;
+  placedInstances(): Promise<PlacedInstance[]>;
+}
+
+/** One transaction over the inventory, with the audit event that describes the change. */
+export interface InventoryTx {
+  hosts: HostStore;
+  images: ImageStore;
+  networks: NetworkStore;
+  ipam: IpamStore;
+  instances: InstanceView;
+  placement: PlacementView;
+  audit: AuditLog;
+  /**
+   * Serialises placement decisions across API and worker replicas until the transaction ends,
+   * so two requests read capacity one after the other and cannot both take the last gigabyte.
+   */
+  lockPlacement(): Promise<void>;
+  /** Records the chosen host on an approved request (its capacity is promised from then on). */
+  assignHost(requestId: string, hostId: string): Promise<PlacementRequestRow | undefined>;
+  placementRequest(requestId: string): Promise<PlacementRequestRow | undefined>;
+}
+
+export interface PlacementRequestRow {
+  id: string;
+  state: string;
+  hostId: string | null;
+  memoryMb: number;
+  vcpus: number;
+  diskGb: number;
+  antiAffinityGroup: string | null;
+}
+
+export interface InventoryUnitOfWork {
+  /** Read-only work may use this too; it simply commits nothing. */
+  run<T>(work: (tx: InventoryTx) => Promise<T>): Promise<T>;
+}

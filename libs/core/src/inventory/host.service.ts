@@ -1,0 +1,168 @@
+import { type AuditEventInput } from '../audit';
+import { DomainError, NotFound } from '../errors';
+import { type ActingContext, actorOf } from '../identity';
+import { type Clock, type Logger, type XenHostFactory } from '../ports';
+import { type InventoryTx, type InventoryUnitOfWork } from './catalogue.port';
+import { type DriftEntry, diffDomains } from './drift';
+import { endpointOf, type HostObservation, type HostPatch, type HostRecord, type NewHost } from './host.port';
+import { observeHost } from './observe-host';
+
+export interface DriftReport {
+  generatedAt: Date;
+  /** The hosts the report is based on; only online, synced hosts give evidence. */
+  hosts: Array<{ id: string; name: string; status: HostRecord['status']; observedAt: Date | null }>;
+  entries: DriftEntry[];
+}
+
+export interface HostServiceDeps {
+  uow: InventoryUnitOfWork;
+  xen: XenHostFactory;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * Host registration and administration. Registration probes the host first: a host Norm
+ * cannot reach, or whose key differs from the pinned fingerprint, is never stored.
+ */
+export class HostService {
+  constructor(private readonly deps: HostServiceDeps) {}
+
+  async register(ctx: ActingContext, input: NewHost): Promise<HostRecord> {
+    const observation = await this.probe(input);
+    return this.deps.uow.run(async (tx) => {
+      const host = await tx.hosts.create(input, observation, this.deps.clock.now());
+      await tx.audit.append(event(ctx, 'host.register', host.id, null, hostAudit(host)));
+      return host;
+    });
+  }
+
+  list(): Promise<HostRecord[]> {
+    return this.deps.uow.run((tx) => tx.hosts.list());
+  }
+
+  async get(id: string): Promise<HostRecord> {
+    const host = await this.deps.uow.run((tx) => tx.hosts.get(id));
+    if (!host) throw new NotFound('host', id);
+    return host;
+  }
+
+  update(ctx: ActingContext, id: string, patch: HostPatch): Promise<HostRecord> {
+    return this.change(ctx, id, 'host.update', (tx) => tx.hosts.update(id, patch));
+  }
+
+  /** Drains the host from placement; its running domains are left exactly as they are. */
+  setMaintenance(ctx: ActingContext, id: string, on: boolean): Promise<HostRecord> {
+    return this.change(ctx, id, on ? 'host.maintenance.on' : 'host.maintenance.off', (tx) =>
+      tx.hosts.setMaintenance(id, on),
+    );
+  }
+
+  async delete(ctx: ActingContext, id: string): Promise<void> {
+    await this.deps.uow.run(async (tx) => {
+      const host = await tx.hosts.get(id);
+      if (!host) throw new NotFound('host', id);
+      const instances = await tx.instances.countOnHost(id);
+      if (instances > 0)
+        throw new DomainError('Conflict', 'host still has instances', { hostId: id, instances });
+      await tx.hosts.delete(id);
+      await tx.audit.append(event(ctx, 'host.delete', id, hostAudit(host), null));
+    });
+  }
+
+  /** Drift of one host (`hostId`) or of the whole fleet. Report-only: nothing acts on it. */
+  async drift(hostId?: string): Promise<DriftReport> {
+    return this.deps.uow.run(async (tx) => {
+      const hosts = await tx.hosts.list();
+      if (hostId !== undefined && !hosts.some((h) => h.id === hostId)) throw new NotFound('host', hostId);
+      const instances = await tx.instances.listForDrift();
+      const all = diffDomains(
+        hosts.map((h) => ({
+          id: h.id,
+          name: h.name,
+          status: h.status,
+          observedAt: h.lastSyncAt,
+          observedDomains: h.observedDomains,
+        })),
+        instances,
+      );
+      const entries = hostId === undefined ? all : all.filter((e) => involves(e, hostId));
+      const scope = hostId === undefined ? hosts : hosts.filter((h) => h.id === hostId);
+      return {
+        generatedAt: this.deps.clock.now(),
+        hosts: scope.map((h) => ({ id: h.id, name: h.name, status: h.status, observedAt: h.lastSyncAt })),
+        entries,
+      };
+    });
+  }
+
+  private async probe(input: NewHost): Promise<HostObservation> {
+    const endpoint = endpointOf(input);
+    try {
+      return await observeHost(this.deps.xen.forHost(endpoint));
+    } catch (err) {
+      this.deps.log.warn('host registration probe failed', {
+        host: input.name,
+        address: input.address,
+        port: input.port,
+        error: err instanceof Error ? err.message : String(err),
+        code: err instanceof DomainError ? err.code : undefined,
+      });
+      throw err;
+    }
+  }
+
+  private async change(
+    ctx: ActingContext,
+    id: string,
+    action: string,
+    apply: (tx: InventoryTx) => Promise<HostRecord | undefined>,
+  ): Promise<HostRecord> {
+    return this.deps.uow.run(async (tx) => {
+      const before = await tx.hosts.get(id);
+      if (!before) throw new NotFound('host', id);
+      const after = await apply(tx);
+      if (!after) throw new NotFound('host', id);
+      await tx.audit.append(event(ctx, action, id, hostAudit(before), hostAudit(after)));
+      return after;
+    });
+  }
+}
+
+function involves(e: DriftEntry, hostId: string): boolean {
+  return e.hostId === hostId || (e.kind === 'wrong_host' && e.expectedHostId === hostId);
+}
+
+function event(
+  ctx: ActingContext,
+  action: string,
+  objectId: string,
+  before: Record<string, unknown> | null,
+  after: Record<string, unknown> | null,
+): AuditEventInput {
+  return {
+    actor: actorOf(ctx.subject),
+    action,
+    objectType: 'host',
+    objectId,
+    before,
+    after,
+    requestId: ctx.requestId ?? null,
+  };
+}
+
+/** The administrative facts of a host; observed capacity changes every sync and is not audited. */
+function hostAudit(h: HostRecord): Record<string, unknown> {
+  return {
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    sshUser: h.sshUser,
+    sudo: h.sudo,
+    hostKeyFingerprint: h.hostKeyFingerprint,
+    labels: h.labels,
+    limits: h.limits,
+    maintenance: h.maintenance,
+    placementBlockedReason: h.placementBlockedReason,
+  };
+}
