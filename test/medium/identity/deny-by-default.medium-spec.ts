@@ -1,14 +1,13 @@
-import { Controller, Get, Global, Module } from '@nestjs/common';
-import { NestFactory, Reflector } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Controller, Get, Module } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig } from '@norm/core';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { AuthGuard } from '../../../apps/api/src/identity/auth.guard';
-import { IdentityModule } from '../../../apps/api/src/identity/identity.module';
+import { createApiApp } from '../../../apps/api/src/api-app';
 import { Public, RequirePermission } from '../../../apps/api/src/identity/permission.decorator';
 import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
@@ -47,17 +46,11 @@ describe('deny by default', () => {
       REDIS_URL,
       NORM_REDIS_PREFIX: prefix,
       NORM_STATE_DIR: mkdtempSync(join(tmpdir(), 'norm-deny-')),
+      NORM_LOG_LEVEL: 'silent',
     });
-    // Stands in for the app's database module, which provides the DataSource globally.
-    @Global()
-    @Module({ providers: [{ provide: DataSource, useValue: db.dataSource }], exports: [DataSource] })
-    class DatabaseModule {}
-    @Module({ imports: [DatabaseModule, IdentityModule.forRoot({ config })], controllers })
-    class TestModule {}
-    const app = await NestFactory.create<NestFastifyApplication>(TestModule, new FastifyAdapter(), {
-      logger: false,
-      abortOnError: false,
-    });
+    @Module({ controllers })
+    class ExtraModule {}
+    const app = await createApiApp({ config, extraModules: [ExtraModule] });
     try {
       await app.init();
     } catch (error) {

@@ -2,7 +2,8 @@ import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
 
 export class AuditQueryDto extends createZodDto(
-  z.strictObject({
+  // A plain object, not strict: proxies and tools add query parameters of their own.
+  z.object({
     actor: z.string().min(1).max(200).optional(),
     action: z.string().min(1).max(200).optional(),
     objectType: z.string().min(1).max(100).optional(),

@@ -1,16 +1,18 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
   authorize,
   fastTokenKey,
   Forbidden,
   isDomainError,
+  type Logger,
   type Permission,
   RateLimited,
   type RequestGate,
   TokenAuthenticator,
   Unauthenticated,
 } from '@norm/core';
+import { NORM_LOGGER } from '@norm/platform';
 import { type FastifyReply } from 'fastify';
 import { type AuthenticatedRequest, PERMISSION_KEY, PUBLIC_KEY } from './permission.decorator';
 import { REQUEST_GATE } from './identity.tokens';
@@ -28,12 +30,11 @@ const BEARER = /^Bearer ([^\s]+)$/i;
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly log = new Logger('auth');
-
   constructor(
     private readonly reflector: Reflector,
     private readonly authenticator: TokenAuthenticator,
     @Inject(REQUEST_GATE) private readonly gate: RequestGate,
+    @Inject(NORM_LOGGER) private readonly log: Logger,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -63,7 +64,7 @@ export class AuthGuard implements CanActivate {
       if (isDomainError(error) && error.code === 'Unauthenticated') {
         await this.gate.recordAuthFailure(request.ip);
         // Never the token: the prefix-free reason and where it came from are enough to investigate.
-        this.log.warn({ msg: 'authentication failed', reason: error.details.reason, ip: request.ip });
+        this.log.warn('authentication failed', { reason: error.details.reason, ip: request.ip });
       }
       throw error;
     }

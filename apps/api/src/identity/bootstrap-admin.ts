@@ -1,8 +1,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { IdentityService } from '@norm/core';
-import { IDENTITY_OPTIONS, type IdentityModuleOptions } from './identity.tokens';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { IdentityService, type Logger, type NormConfig } from '@norm/core';
+import { NORM_CONFIG, NORM_LOGGER } from '@norm/platform';
 
 /**
  * First start: when no live admin token exists, creates an admin principal and token and
@@ -11,15 +11,14 @@ import { IDENTITY_OPTIONS, type IdentityModuleOptions } from './identity.tokens'
  */
 @Injectable()
 export class BootstrapAdmin implements OnApplicationBootstrap {
-  private readonly log = new Logger('identity');
-
   constructor(
     @Inject(IdentityService) private readonly identity: IdentityService,
-    @Inject(IDENTITY_OPTIONS) private readonly options: IdentityModuleOptions,
+    @Inject(NORM_CONFIG) private readonly config: NormConfig,
+    @Inject(NORM_LOGGER) private readonly log: Logger,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const path = join(this.options.config.stateDir, 'admin-token');
+    const path = join(this.config.stateDir, 'admin-token');
     const created = await this.identity.bootstrapAdmin(async (token) => {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.${process.pid}.tmp`;
@@ -27,7 +26,7 @@ export class BootstrapAdmin implements OnApplicationBootstrap {
       await rename(tmp, path);
     });
     if (created) {
-      this.log.warn({ msg: 'bootstrap admin token created', path, principalId: created.principalId });
+      this.log.warn('bootstrap admin token created', { path, principalId: created.principalId });
     }
   }
 }

@@ -1,11 +1,4 @@
-import { type NormConfig } from '@norm/core';
-
 /** Injection tokens for identity's ports (interfaces have no runtime value to inject by). */
 export const REQUEST_GATE = Symbol('RequestGate');
 export const AUDIT_READER = Symbol('AuditReader');
-export const IDENTITY_OPTIONS = Symbol('IdentityModuleOptions');
 export const IDENTITY_REDIS = Symbol('IdentityRedis');
-
-export interface IdentityModuleOptions {
-  config: NormConfig;
-}

@@ -2,6 +2,7 @@ import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetada
 import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { type ActingContext, type AuthSubject, type Permission } from '@norm/core';
 import { type FastifyRequest } from 'fastify';
+import { BEARER_SCHEME } from '../openapi/openapi';
 
 export const PERMISSION_KEY = 'norm:permission';
 export const PUBLIC_KEY = 'norm:public';
@@ -22,7 +23,7 @@ export const PUBLIC_KEY = 'norm:public';
 export function RequirePermission(permission: Permission): MethodDecorator & ClassDecorator {
   return applyDecorators(
     SetMetadata(PERMISSION_KEY, permission),
-    ApiBearerAuth(),
+    ApiBearerAuth(BEARER_SCHEME),
     ApiExtension('x-norm-permission', permission),
     ApiUnauthorizedResponse({ description: 'no valid bearer token' }),
     ApiForbiddenResponse({ description: `requires the \`${permission}\` permission` }),
