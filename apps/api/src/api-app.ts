@@ -1,0 +1,30 @@
+import { NestFactory } from '@nestjs/core';
+import { type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule, type AppModuleOptions } from './app.module';
+import { createFastifyAdapter } from './http/fastify-adapter';
+import { setupOpenApi } from './openapi/openapi';
+
+export type ApiAppOptions = AppModuleOptions;
+
+/**
+ * Builds the API application without listening, so main.ts, e2e tests and benchmarks start
+ * exactly the same app. Call `app.listen(port, host)` (or `app.init()` and `app.inject()`).
+ * Connections to Postgres and Redis are opened here: a missing Postgres rejects.
+ */
+export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(options),
+    createFastifyAdapter(),
+    {
+      // Nest's own boot lines wait for the pino logger instead of going to the console.
+      bufferLogs: true,
+      // Throw boot failures to the caller; the default would abort() the process with a core dump.
+      abortOnError: false,
+    },
+  );
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  setupOpenApi(app);
+  return app;
+}

@@ -1,0 +1,35 @@
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { type NormConfig } from '@norm/core';
+import { PlatformModule } from '@norm/platform';
+import { type DestinationStream } from 'pino';
+import { HealthModule } from './health/health.module';
+import { ApiHttpModule } from './http/http.module';
+import { IdentityModule } from './identity/identity.module';
+
+export interface AppModuleOptions {
+  config?: NormConfig;
+  logDestination?: DestinationStream;
+  /** Modules mounted beside the product's, e.g. a benchmark's hello route. */
+  extraModules?: ReadonlyArray<Type | DynamicModule>;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        PlatformModule.forRoot({
+          app: 'api',
+          config: options.config,
+          logDestination: options.logDestination,
+        }),
+        ApiHttpModule,
+        HealthModule,
+        // Registers the global deny-by-default guard: every route needs @RequirePermission or @Public().
+        IdentityModule,
+        ...(options.extraModules ?? []),
+      ],
+    };
+  }
+}

@@ -1,0 +1,25 @@
+import { ValidationFailed } from '@norm/core';
+import { createZodValidationPipe } from 'nestjs-zod';
+import { ZodError } from 'zod';
+
+/**
+ * Request DTOs are `createZodDto(z.strictObject({...}))`. The convention matters: a strict
+ * object rejects fields it does not know, so a typo (`memroyMb`) or a field the caller may
+ * not set (`ownerId`) is a 400, never silently ignored or silently applied. Use `z.object`
+ * only for query strings, where proxies and tools add parameters of their own.
+ */
+export function validationIssues(error: unknown): Array<{ path: string; message: string }> {
+  if (!(error instanceof ZodError)) return [{ path: '', message: 'invalid request' }];
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+}
+
+/**
+ * nestjs-zod's pipe, throwing the domain's ValidationFailed so validation errors reach the
+ * client through the same filter and table as every other error: 400 with `details.issues`.
+ */
+export const NormValidationPipe = createZodValidationPipe({
+  createValidationException: (error) => new ValidationFailed('request is invalid', validationIssues(error)),
+});

@@ -1,0 +1,79 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { loadConfig, type NormConfig } from '@norm/core';
+import { LoggerModule } from 'nestjs-pino';
+import { type DestinationStream, type Logger as Pino } from 'pino';
+import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { dataSourceProvider } from './database/data-source.provider';
+import { pinoHttpOptions } from './logging/pino-http.options';
+import { PinoLoggerAdapter } from './logging/pino-logger.adapter';
+import { createRootLogger, type PlatformApp } from './logging/root-logger';
+import { PlatformLifecycle } from './platform-lifecycle';
+import { redisProvider } from './redis/redis.provider';
+import { NORM_CONFIG, NORM_LOGGER, NORM_PINO } from './tokens';
+
+export interface PlatformOptions {
+  app: PlatformApp;
+  /**
+   * Configuration already read by `loadConfigOrExit` in main.ts (or built by a test). When
+   * absent it is read from the environment while the module graph starts, and a bad
+   * environment fails the boot with `ConfigInvalid` listing every bad variable.
+   */
+  config?: NormConfig;
+  /** Where log lines go; stdout when absent. Tests and benchmarks pass their own stream. */
+  logDestination?: DestinationStream;
+}
+
+/** Config and logging: what every other provider (and nestjs-pino) depends on. */
+@Module({})
+class PlatformFoundationModule {}
+
+/**
+ * Everything a Norm process needs before it does anything useful: typed config, structured
+ * logging, Postgres and Redis. Global, so feature modules inject these without importing.
+ *
+ * Provides: NORM_CONFIG (NormConfig), NORM_LOGGER (the core `Logger` port), NORM_PINO (root
+ * pino), `DataSource` (initialized TypeORM data source) and `Redis` (general-purpose ioredis
+ * client, not for BullMQ). HTTP hosts also get nestjs-pino's request logging and its Nest
+ * `Logger` (use it with `app.useLogger(app.get(Logger))`).
+ */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(options: PlatformOptions): DynamicModule {
+    const foundation: DynamicModule = {
+      module: PlatformFoundationModule,
+      providers: [
+        { provide: NORM_CONFIG, useFactory: (): NormConfig => options.config ?? loadConfig() },
+        {
+          provide: NORM_PINO,
+          inject: [NORM_CONFIG],
+          useFactory: (config: NormConfig): Pino =>
+            createRootLogger({
+              app: options.app,
+              level: config.logLevel,
+              destination: options.logDestination,
+            }),
+        },
+        {
+          provide: NORM_LOGGER,
+          inject: [NORM_PINO],
+          useFactory: (root: Pino) => new PinoLoggerAdapter(root),
+        },
+      ],
+      exports: [NORM_CONFIG, NORM_PINO, NORM_LOGGER],
+    };
+    const logging = LoggerModule.forRootAsync({
+      imports: [foundation],
+      inject: [NORM_PINO],
+      useFactory: (root: Pino) => ({ pinoHttp: pinoHttpOptions(root) }),
+    });
+    return {
+      module: PlatformModule,
+      global: true,
+      imports: [foundation, logging],
+      providers: [dataSourceProvider, redisProvider({ app: options.app }), PlatformLifecycle],
+      exports: [foundation, logging, DataSource, Redis],
+    };
+  }
+}
