@@ -22,7 +22,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { startBenchApp } from './bench-app';
 
-const ROUNDS = 5;
+const ROUNDS = 7;
 const SECONDS = 3;
 const CONNECTIONS = 10;
 const TIME_BUDGET_MS = 120_000;
