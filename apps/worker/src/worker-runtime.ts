@@ -4,9 +4,18 @@ import {
   type JobHandlers,
   type Logger,
   type NormConfig,
+  runHostSyncLoop,
   runOutboxRelay,
+  systemClock,
+  type XenHostFactory,
 } from '@norm/core';
-import { OperationRepository, PgOutboxStore } from '@norm/inventory';
+import {
+  HostRepository,
+  OperationRepository,
+  PgAuditLog,
+  PgLeaderLock,
+  PgOutboxStore,
+} from '@norm/inventory';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
 import { type Redis } from 'ioredis';
 import { type DataSource } from 'typeorm';
@@ -23,11 +32,14 @@ export class WorkerRuntime {
   private readonly runner: JobRunner;
   private readonly relayAbort = new AbortController();
   private relay: Promise<unknown> | undefined;
+  private hostSync: Promise<unknown> | undefined;
 
+  /** `xen` is optional so a runtime without Xen access (tests of the job path) runs no host sync. */
   constructor(
     private readonly config: NormConfig,
-    dataSource: DataSource,
+    private readonly dataSource: DataSource,
     private readonly log: Logger,
+    private readonly xen?: XenHostFactory,
   ) {
     const handlers: Partial<JobHandlers> = {
       PipelineProbe: handlePipelineProbe(new OperationRepository(dataSource)),
@@ -55,18 +67,46 @@ export class WorkerRuntime {
       { pollMs: this.config.outboxPollMs, logger: this.log },
       this.relayAbort.signal,
     );
-    this.log.info('worker started', { concurrency: this.config.workerConcurrency });
+    if (this.xen) this.hostSync = this.startHostSync(this.xen);
+    this.log.info('worker started', { concurrency: this.config.workerConcurrency, hostSync: !!this.xen });
   }
 
   /** Stops taking jobs, lets running ones finish within the grace period, then closes everything. */
   async stop(): Promise<void> {
     this.relayAbort.abort();
     await this.relay;
+    await this.hostSync;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
     this.log.info('worker stopped', { how, graceMs: this.config.shutdownGraceMs });
     await this.publisher.close();
     await this.store.close();
     await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  /** Every worker runs the loop; the advisory lock makes exactly one of them sync at a time. */
+  private startHostSync(xen: XenHostFactory): Promise<unknown> {
+    const dataSource = this.dataSource;
+    return runHostSyncLoop(
+      {
+        hosts: new HostRepository(dataSource.manager),
+        xen,
+        lock: new PgLeaderLock({
+          databaseUrl: this.config.databaseUrl,
+          name: 'host-sync',
+          checkIntervalMs: Math.min(this.config.hostSyncIntervalMs, 10_000),
+          logger: this.log,
+        }),
+        clock: systemClock,
+        log: this.log,
+        audit: (event) => PgAuditLog.appendAlone(dataSource, event),
+      },
+      {
+        intervalMs: this.config.hostSyncIntervalMs,
+        concurrency: this.config.hostSyncConcurrency,
+        unreachableAfter: this.config.hostUnreachableAfter,
+      },
+      this.relayAbort.signal,
+    ).then((stopped) => this.log.info('host sync stopped', { ...stopped }));
   }
 
   private connection(): Redis {

@@ -173,6 +173,48 @@ const SETTINGS = {
     '30s',
     'Inventory freshness vs. SSH load: 30s keeps drift reports current without hammering hosts.',
   ),
+  hostSyncConcurrency: setting(
+    'NORM_HOST_SYNC_CONCURRENCY',
+    positiveInt.max(1024),
+    '32',
+    'Hosts read at once by the sync loop. Each read is 4 short commands on an already-open connection, so 32 covers 200 hosts in a few round trips without a burst of SSH handshakes.',
+  ),
+  hostUnreachableAfter: setting(
+    'NORM_HOST_UNREACHABLE_AFTER',
+    positiveInt.max(100),
+    '3',
+    'Consecutive failed syncs before a host is marked unreachable (and leaves placement): one dropped packet or a busy dom0 must not drain a host, three intervals (~90s) of silence should.',
+  ),
+  placementStrategy: setting(
+    'NORM_PLACEMENT_STRATEGY',
+    z.enum(['spread', 'pack']),
+    'spread',
+    'Spread puts each VM on the host with the most free memory, so one host failing takes the fewest VMs down; pack (best fit) keeps hosts free for large VMs.',
+  ),
+  dom0ReserveMb: setting(
+    'NORM_DOM0_RESERVE_MB',
+    z.coerce
+      .number({ error: 'must be a whole number of MiB' })
+      .int('must be a whole number of MiB')
+      .min(0, 'must not be negative'),
+    '1024',
+    "Memory placement leaves free on every host for dom0 and Xen's per-domain overhead; 1 GiB covers a CentOS dom0's page cache growth and a few dozen domains' shadow memory.",
+  ),
+  vcpuOvercommitRatio: setting(
+    'NORM_VCPU_OVERCOMMIT',
+    z.coerce
+      .number({ error: 'must be a number' })
+      .min(0.1, 'must be at least 0.1')
+      .max(64, 'must be at most 64'),
+    '4',
+    'Guest vCPUs allowed per physical CPU. Most VMs idle; 4:1 is a common general-purpose ratio and keeps CPU steal low. Hosts may override it in their limits.',
+  ),
+  antiAffinityMode: setting(
+    'NORM_ANTI_AFFINITY',
+    z.enum(['hard', 'soft']),
+    'hard',
+    'Hard: a request whose anti-affinity group cannot be honoured fails with a reason instead of silently sharing a host, the safe default for replicated services.',
+  ),
   heartbeatTimeoutMs: setting(
     'NORM_HEARTBEAT_TIMEOUT',
     duration,

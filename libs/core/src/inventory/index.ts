@@ -6,3 +6,4 @@ export * from './catalogue.port';
 export * from './host.service';
 export * from './catalogue.service';
 export * from './leader-lock.port';
+export * from './host-sync.loop';

@@ -1,0 +1,202 @@
+import { type AuditEventInput } from '../audit';
+import { DomainError } from '../errors';
+import { type Clock, type Logger, type XenHostFactory } from '../ports';
+import { endpointOf, type HostRecord, type HostStatus, type HostSyncStore } from './host.port';
+import { type LeaderLock } from './leader-lock.port';
+import { observeHost } from './observe-host';
+
+export interface HostSyncDeps {
+  hosts: HostSyncStore;
+  xen: XenHostFactory;
+  lock: LeaderLock;
+  clock: Clock;
+  log: Logger;
+  /** Records status changes (online ↔ unreachable), which are automated decisions. */
+  audit?: (event: AuditEventInput) => Promise<unknown>;
+}
+
+export interface HostSyncOptions {
+  intervalMs: number;
+  /** Hosts read at once; each read is four commands on that host's pooled connection. */
+  concurrency: number;
+  /** Consecutive failed syncs before a host is marked unreachable. */
+  unreachableAfter: number;
+}
+
+export interface HostSyncPass {
+  hosts: number;
+  succeeded: number;
+  failed: number;
+  becameOnline: string[];
+  becameUnreachable: string[];
+  durationMs: number;
+}
+
+export type HostSyncStopReason = { reason: 'aborted'; passes: number };
+
+const ACTOR = 'system:host-sync';
+
+/**
+ * One pass over every host: read `xl info`, `xl list`, `xl list -l` and `vgs`, then write the
+ * host's current state. A host failing never stops the others; drift is not acted on.
+ */
+export async function syncHostsOnce(
+  deps: Omit<HostSyncDeps, 'lock'>,
+  options: Pick<HostSyncOptions, 'concurrency' | 'unreachableAfter'>,
+  signal?: AbortSignal,
+): Promise<HostSyncPass> {
+  const started = Date.now();
+  const hosts = await deps.hosts.listForSync();
+  const pass: HostSyncPass = {
+    hosts: hosts.length,
+    succeeded: 0,
+    failed: 0,
+    becameOnline: [],
+    becameUnreachable: [],
+    durationMs: 0,
+  };
+  await forEachBounded(hosts, options.concurrency, signal, async (host) => {
+    const { ok, status } = await syncHost(deps, options, host);
+    if (ok) pass.succeeded++;
+    else pass.failed++;
+    if (status !== host.status) {
+      if (status === 'online') pass.becameOnline.push(host.name);
+      if (status === 'unreachable') pass.becameUnreachable.push(host.name);
+    }
+  });
+  pass.durationMs = Date.now() - started;
+  return pass;
+}
+
+async function syncHost(
+  deps: Omit<HostSyncDeps, 'lock'>,
+  options: Pick<HostSyncOptions, 'unreachableAfter'>,
+  host: HostRecord,
+): Promise<{ ok: boolean; status: HostStatus }> {
+  let next: HostStatus;
+  let error: string | undefined;
+  try {
+    const observation = await observeHost(deps.xen.forHost(endpointOf(host)));
+    await deps.hosts.recordSyncSuccess(host.id, observation, deps.clock.now());
+    next = 'online';
+  } catch (err) {
+    error = describe(err);
+    try {
+      const result = await deps.hosts.recordSyncFailure(
+        host.id,
+        error,
+        deps.clock.now(),
+        options.unreachableAfter,
+      );
+      next = result.status;
+      deps.log.warn('host sync failed', {
+        host: host.name,
+        hostId: host.id,
+        consecutiveFailures: result.consecutiveFailures,
+        error,
+        code: err instanceof DomainError ? err.code : undefined,
+      });
+    } catch (storeErr) {
+      // The database is the problem, not the host: leave the host's status alone.
+      deps.log.error('host sync could not record a failure', { host: host.name, error: describe(storeErr) });
+      return { ok: false, status: host.status };
+    }
+  }
+  if (next !== host.status) {
+    deps.log.info('host status changed', {
+      host: host.name,
+      hostId: host.id,
+      from: host.status,
+      to: next,
+      error,
+    });
+    await deps
+      .audit?.({
+        actor: ACTOR,
+        action: 'host.status',
+        objectType: 'host',
+        objectId: host.id,
+        before: { status: host.status },
+        after: { status: next },
+        reason: error ?? 'host answered',
+      })
+      .catch((err: unknown) =>
+        deps.log.error('host status audit failed', { host: host.name, error: describe(err) }),
+      );
+  }
+  return { ok: error === undefined, status: next };
+}
+
+/**
+ * The sync loop. Every replica runs it; only the one holding the leader lock syncs, the
+ * others retry the lock once per interval, so a dead leader is replaced within one interval.
+ * Returns only when `signal` aborts, saying why and how many passes it ran.
+ */
+export async function runHostSyncLoop(
+  deps: HostSyncDeps,
+  options: HostSyncOptions,
+  signal: AbortSignal,
+): Promise<HostSyncStopReason> {
+  let passes = 0;
+  while (!signal.aborted) {
+    let lease = null;
+    try {
+      lease = await deps.lock.tryAcquire();
+    } catch (err) {
+      deps.log.warn('host sync could not try the leader lock', { error: describe(err) });
+    }
+    if (!lease) {
+      await pause(deps.clock, options.intervalMs, signal);
+      continue;
+    }
+    deps.log.info('host sync leading', {});
+    const active = AbortSignal.any([signal, lease.lost]);
+    try {
+      while (!active.aborted) {
+        try {
+          const pass = await syncHostsOnce(deps, options, active);
+          passes++;
+          deps.log.debug('host sync pass', { ...pass });
+        } catch (err) {
+          // Listing hosts failed (database down): try again next interval rather than exit.
+          deps.log.error('host sync pass failed', { error: describe(err) });
+        }
+        await pause(deps.clock, options.intervalMs, active);
+      }
+    } finally {
+      await lease.release();
+    }
+    if (!signal.aborted) deps.log.warn('host sync lost leadership', { error: describe(lease.lost.reason) });
+  }
+  return { reason: 'aborted', passes };
+}
+
+async function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await clock.sleep(ms, signal);
+  } catch {
+    // Aborted: the caller's loop condition sees it.
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight; stops starting new ones once aborted. */
+export async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal | undefined,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !signal?.aborted) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+function describe(err: unknown): string {
+  if (err instanceof DomainError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
