@@ -13,7 +13,7 @@ const bannedInDomain = [
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'dist/**', '.norm/**', 'coverage/**', '**/build/**', 'scripts/register.js'],
+    ignores: ['node_modules/**', 'dist/**', '.norm/**', 'coverage/**', '**/build/**', 'scripts/*.js'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
