@@ -1,8 +1,9 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
-import { type NormConfig } from '@norm/core';
+import { type NormConfig, type XenHostFactory } from '@norm/core';
 import { PlatformModule } from '@norm/platform';
 import { type DestinationStream } from 'pino';
 import { HealthModule } from './health/health.module';
+import { InventoryHttpModule } from './hosts/inventory-http.module';
 import { ApiHttpModule } from './http/http.module';
 import { IdentityModule } from './identity/identity.module';
 
@@ -11,6 +12,8 @@ export interface AppModuleOptions {
   logDestination?: DestinationStream;
   /** Modules mounted beside the product's, e.g. a benchmark's hello route. */
   extraModules?: ReadonlyArray<Type | DynamicModule>;
+  /** The Xen transport host registration probes through; without it registration answers 503. */
+  xen?: XenHostFactory;
 }
 
 @Module({})
@@ -28,6 +31,7 @@ export class AppModule {
         HealthModule,
         // Registers the global deny-by-default guard: every route needs @RequirePermission or @Public().
         IdentityModule,
+        InventoryHttpModule.forRoot({ xen: options.xen }),
         ...(options.extraModules ?? []),
       ],
     };

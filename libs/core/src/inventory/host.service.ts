@@ -1,5 +1,5 @@
 import { type AuditEventInput } from '../audit';
-import { DomainError, NotFound } from '../errors';
+import { DomainError, NotFound, ValidationFailed } from '../errors';
 import { type ActingContext, actorOf } from '../identity';
 import { type Clock, type Logger, type XenHostFactory } from '../ports';
 import { type InventoryTx, type InventoryUnitOfWork } from './catalogue.port';
@@ -108,7 +108,7 @@ export class HostService {
         error: err instanceof Error ? err.message : String(err),
         code: err instanceof DomainError ? err.code : undefined,
       });
-      throw err;
+      throw registrationError(err, input);
     }
   }
 
@@ -127,6 +127,30 @@ export class HostService {
       return after;
     });
   }
+}
+
+/**
+ * At registration the operator supplied the address and the fingerprint, so a mismatch is a
+ * bad input (named, with what the host presented) and an unreachable host is reported with
+ * where Norm tried, rather than as an opaque upstream failure.
+ */
+function registrationError(err: unknown, input: NewHost): unknown {
+  if (!(err instanceof DomainError)) return err;
+  if (err.code === 'HostKeyMismatch')
+    return new ValidationFailed('host key does not match the pinned fingerprint', [
+      {
+        path: 'hostKeyFingerprint',
+        message: `the host presented ${typeof err.details.actual === 'string' ? err.details.actual : 'another key'}`,
+      },
+    ]);
+  if (err.code === 'HostUnreachable' || err.code === 'CommandTimeout')
+    return new DomainError(
+      'DependencyUnavailable',
+      'host unreachable: registration could not run xl info and vgs on it',
+      { address: input.address, port: input.port, reason: err.details.reason ?? err.message },
+      { cause: err },
+    );
+  return err;
 }
 
 function involves(e: DriftEntry, hostId: string): boolean {
