@@ -7,3 +7,4 @@ export * from './logging/root-logger';
 export * from './logging/pino-http.options';
 export * from './logging/pino-logger.adapter';
 export * from './logging/response-error-code';
+export { createRedisClient } from './redis/redis.provider';
