@@ -1,6 +1,6 @@
 import { type HostEndpoint } from '@norm/core';
 import { startSimulatedFleet } from '@norm/xen/testing';
-import { quoteArgv } from '../../libs/xen/src/ssh/_pending-deps';
+import { quoteArgv } from '@norm/xen';
 
 export interface BenchHost {
   endpoint: HostEndpoint;

@@ -1,9 +1,9 @@
 import { DomainError } from '@norm/core';
+import { CommandTimeout, HostKeyMismatch, HostUnreachable } from '../errors/xen.errors';
 
 /**
  * The transport's only construction point for typed failures, so the rest of the SSH
  * code says what went wrong and this file says which error class carries it.
- * PLACEHOLDER until libs/xen/src/errors lands.
  */
 export type CommandPhase = 'connect' | 'queue' | 'exec' | 'sftp';
 
@@ -13,15 +13,11 @@ export function hostUnreachable(
   extra: Record<string, unknown> = {},
   cause?: unknown,
 ): DomainError {
-  return new DomainError('HostUnreachable', 'host unreachable', { host, reason, ...extra }, { cause });
+  return new HostUnreachable(host, reason, extra, cause);
 }
 
 export function hostKeyMismatch(host: string, expected: string, actual: string): DomainError {
-  return new DomainError('HostKeyMismatch', 'host key does not match the pinned fingerprint', {
-    host,
-    expected,
-    actual,
-  });
+  return new HostKeyMismatch(host, expected, actual);
 }
 
 export function commandTimeout(
@@ -30,7 +26,7 @@ export function commandTimeout(
   timeoutMs: number,
   phase: CommandPhase,
 ): DomainError {
-  return new DomainError('CommandTimeout', 'command timed out', { host, argv, timeoutMs, phase });
+  return new CommandTimeout(host, argv, timeoutMs, { phase });
 }
 
 export function outputTooLarge(host: string, argv: readonly string[], limitBytes: number): DomainError {

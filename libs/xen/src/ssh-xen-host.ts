@@ -1,0 +1,226 @@
+import {
+  type CreateVolumeRequest,
+  type DomainConfig,
+  type DomainDetail,
+  type DomainSummary,
+  type HostEndpoint,
+  type IdempotentResult,
+  type Logger,
+  type LogicalVolume,
+  type NormConfig,
+  silentLogger,
+  type VolumeGroup,
+  type XenHost,
+  type XenHostFactory,
+  type XenInfo,
+} from '@norm/core';
+import { lvCreateArgv, lvRemoveArgv, lvSnapshotArgv, lvsArgv, vgsArgv } from './commands/lvm.commands';
+import {
+  xlCreateArgv,
+  xlDestroyArgv,
+  xlInfoArgv,
+  xlListArgv,
+  xlListLongArgv,
+  xlPauseArgv,
+  xlRebootArgv,
+  xlShutdownArgv,
+  xlUnpauseArgv,
+} from './commands/xl.commands';
+import {
+  CommandTimeout,
+  DomainExists,
+  DomainNotFound,
+  VolumeExists,
+  VolumeNotFound,
+} from './errors/xen.errors';
+import { parseLvs, parseVgs } from './parsers/lvm.parser';
+import { parseXlInfo } from './parsers/xl-info.parser';
+import { parseXlListLong } from './parsers/xl-list-long.parser';
+import { parseXlList } from './parsers/xl-list.parser';
+import { assertDomainName } from './validation/allow-lists';
+import { renderXlCfg } from './xl-cfg/xl-cfg.renderer';
+import { readHostKeyFingerprint } from './ssh/read-host-key';
+import { type RemoteShell } from './ssh/ssh-host-connection';
+import { sshOptionsFromConfig, type SshTransportOptions } from './ssh/ssh-options';
+import { SshPool } from './ssh/ssh-pool';
+
+export interface SshXenHostOptions {
+  /** Norm-owned directory for uploaded xl.cfg files (NORM_XEN_CONFIG_DIR). */
+  configDir: string;
+  logger?: Logger;
+}
+
+/**
+ * The Xen operations of one host, over any RemoteShell (the pooled SSH connection in
+ * production). Every mutating operation is idempotent by name, so a retried or recovered
+ * job converges instead of failing on its own earlier success.
+ */
+export class SshXenHost implements XenHost {
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly shell: RemoteShell,
+    private readonly options: SshXenHostOptions,
+  ) {
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get hostName(): string {
+    return this.shell.hostName;
+  }
+
+  async info(): Promise<XenInfo> {
+    return parseXlInfo((await this.shell.exec(xlInfoArgv())).stdout);
+  }
+
+  async listDomains(): Promise<DomainSummary[]> {
+    return parseXlList((await this.shell.exec(xlListArgv())).stdout);
+  }
+
+  async listDomainDetails(): Promise<DomainDetail[]> {
+    return parseXlListLong((await this.shell.exec(xlListLongArgv())).stdout);
+  }
+
+  async createDomain(cfg: DomainConfig): Promise<IdempotentResult & { domid?: number }> {
+    // Rendering validates every value, so nothing is uploaded for a config Xen would reject.
+    const text = renderXlCfg(cfg);
+    const existing = await this.findDomain(cfg.name);
+    if (existing) return { changed: false, domid: existing.domid };
+    const path = this.configPath(cfg.name);
+    await this.shell.upload(path, text, { mode: 0o600 });
+    try {
+      await this.shell.exec(xlCreateArgv(path));
+    } catch (err) {
+      // Another worker won the race between our check and our create: same outcome.
+      if (err instanceof DomainExists)
+        return { changed: false, domid: (await this.findDomain(cfg.name))?.domid };
+      throw err;
+    }
+    const created = await this.findDomain(cfg.name);
+    this.logger.info('domain created', { host: this.hostName, name: cfg.name, domid: created?.domid });
+    return { changed: true, domid: created?.domid };
+  }
+
+  async shutdownDomain(name: string, timeoutMs: number): Promise<IdempotentResult & { forced: boolean }> {
+    try {
+      await this.shell.exec(xlShutdownArgv(name), { timeoutMs });
+      return { changed: true, forced: false };
+    } catch (err) {
+      if (err instanceof DomainNotFound) return { changed: false, forced: false };
+      // Only a guest that did not stop in time is forced; an unreachable host is not a
+      // reason to destroy anything (the destroy would fail the same way anyway).
+      if (!(err instanceof CommandTimeout)) throw err;
+      this.logger.warn('graceful shutdown timed out; destroying', { host: this.hostName, name, timeoutMs });
+    }
+    try {
+      await this.shell.exec(xlDestroyArgv(name));
+      return { changed: true, forced: true };
+    } catch (err) {
+      // It finished shutting down just as the deadline passed.
+      if (err instanceof DomainNotFound) return { changed: true, forced: false };
+      throw err;
+    }
+  }
+
+  async destroyDomain(name: string): Promise<IdempotentResult> {
+    try {
+      await this.shell.exec(xlDestroyArgv(name));
+      return { changed: true };
+    } catch (err) {
+      if (err instanceof DomainNotFound) return { changed: false };
+      throw err;
+    }
+  }
+
+  async rebootDomain(name: string): Promise<void> {
+    await this.shell.exec(xlRebootArgv(name));
+  }
+
+  async pauseDomain(name: string): Promise<void> {
+    await this.shell.exec(xlPauseArgv(name));
+  }
+
+  async unpauseDomain(name: string): Promise<void> {
+    await this.shell.exec(xlUnpauseArgv(name));
+  }
+
+  async volumeGroups(): Promise<VolumeGroup[]> {
+    return parseVgs((await this.shell.exec(vgsArgv())).stdout);
+  }
+
+  async logicalVolumes(vg?: string): Promise<LogicalVolume[]> {
+    return parseLvs((await this.shell.exec(lvsArgv(vg))).stdout);
+  }
+
+  async createVolume(req: CreateVolumeRequest): Promise<IdempotentResult> {
+    try {
+      await this.shell.exec(
+        req.snapshotOf
+          ? lvSnapshotArgv(req.vg, req.snapshotOf, req.name, req.sizeMb)
+          : lvCreateArgv(req.vg, req.name, req.sizeMb),
+      );
+      return { changed: true };
+    } catch (err) {
+      if (err instanceof VolumeExists) return { changed: false };
+      throw err;
+    }
+  }
+
+  async removeVolume(vg: string, name: string): Promise<IdempotentResult> {
+    try {
+      await this.shell.exec(lvRemoveArgv(vg, name));
+      return { changed: true };
+    } catch (err) {
+      if (err instanceof VolumeNotFound) return { changed: false };
+      throw err;
+    }
+  }
+
+  async removeDomainConfig(name: string): Promise<IdempotentResult> {
+    return { changed: await this.shell.remove(this.configPath(name)) };
+  }
+
+  private async findDomain(name: string): Promise<DomainSummary | undefined> {
+    return (await this.listDomains()).find((d) => d.name === name);
+  }
+
+  private configPath(name: string): string {
+    assertDomainName(name);
+    return `${this.options.configDir}/${name}.cfg`;
+  }
+}
+
+/** XenHost handles over one shared SSH pool; close() at shutdown ends every connection. */
+export class SshXenHostFactory implements XenHostFactory {
+  readonly pool: SshPool;
+
+  constructor(
+    private readonly transport: SshTransportOptions,
+    private readonly options: SshXenHostOptions,
+  ) {
+    this.pool = new SshPool(transport);
+  }
+
+  static fromConfig(config: NormConfig, logger?: Logger): SshXenHostFactory {
+    return new SshXenHostFactory(sshOptionsFromConfig(config, logger), {
+      configDir: config.xenConfigDir,
+      logger,
+    });
+  }
+
+  forHost(endpoint: HostEndpoint): XenHost {
+    return new SshXenHost(this.pool.forHost(endpoint), this.options);
+  }
+
+  readFingerprint(
+    address: string,
+    port: number,
+    timeoutMs = this.transport.connectTimeoutMs,
+  ): Promise<string> {
+    return readHostKeyFingerprint(address, port, timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
