@@ -72,7 +72,7 @@ describe('SshHostConnection exec', () => {
     s.onExec = (command, ch) => reply(ch, `ran ${command}\n`, 0, 'note\n');
     const c = connect(s);
     const result = await c.exec(['xl', 'list']);
-    expect(result.stdout).toBe("ran 'xl' 'list'\n");
+    expect(result.stdout).toBe('ran xl list\n');
     expect(result.stderr).toBe('note\n');
     expect(result.exitCode).toBe(0);
     expect(result.durationMs).toBeGreaterThan(0);
@@ -82,7 +82,7 @@ describe('SshHostConnection exec', () => {
     const s = await server();
     const c = connect(s, {}, { sudo: true });
     await c.exec(['xl', 'info']);
-    expect(s.commands).toEqual(["'sudo' '-n' 'xl' 'info'"]);
+    expect(s.commands).toEqual(['sudo -n xl info']);
   });
 
   it('turns a non-zero exit into a typed failure carrying host, argv, exit code and stderr', async () => {
@@ -107,8 +107,8 @@ describe('SshHostConnection exec', () => {
     };
     const c = connect(s, { maxChannels: 3 });
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => c.exec(['echo', String(i)])));
-    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => `'echo' '${i}'`));
-    expect(started).toEqual(Array.from({ length: 12 }, (_, i) => `'echo' '${i}'`));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => `echo ${i}`));
+    expect(started).toEqual(Array.from({ length: 12 }, (_, i) => `echo ${i}`));
     expect(s.connections).toBe(1);
     expect(s.maxOpenSessions).toBe(3);
     expect(c.stats()).toMatchObject({ channelsInUse: 0, queued: 0 });
@@ -142,7 +142,7 @@ describe('SshHostConnection exec', () => {
     const err = await failure(c.exec(['queued'], { timeoutMs: 100 }));
     expect(err.details).toMatchObject({ phase: 'queue' });
     await first;
-    expect(s.commands).toEqual(["'warm'", "'slow'"]);
+    expect(s.commands).toEqual(['warm', 'slow']);
   });
 
   it('enforces an output limit', async () => {
