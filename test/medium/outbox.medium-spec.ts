@@ -24,6 +24,9 @@ describe('transactional outbox', () => {
       executions.set(operationId, (executions.get(operationId) ?? 0) + 1);
       await Promise.resolve();
     },
+    // Only the probe travels in these tests; the other jobs need handlers to satisfy the catalogue.
+    VmProvision: () => Promise.resolve(),
+    InstanceAction: () => Promise.resolve(),
   };
 
   function startWorker(): { store: PgOutboxStore } {

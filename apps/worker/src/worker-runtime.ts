@@ -1,6 +1,10 @@
 import {
   assertHandlersComplete,
+  handleInstanceAction,
   handlePipelineProbe,
+  handleVmProvision,
+  HostLimiter,
+  vmRequestServiceFromConfig,
   type JobHandlers,
   type Logger,
   type NormConfig,
@@ -15,10 +19,16 @@ import {
   PgAuditLog,
   PgLeaderLock,
   PgOutboxStore,
+  PgVmRequestUnitOfWork,
 } from '@norm/inventory';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
 import { type Redis } from 'ioredis';
 import { type DataSource } from 'typeorm';
+
+/** BullJobPublisher's attempts: the last one compensates instead of retrying. */
+const JOB_ATTEMPTS = 5;
+/** A guest that has not shut down on ACPI within a minute is not going to; it is forced off. */
+const GUEST_SHUTDOWN_TIMEOUT_MS = 60_000;
 
 /**
  * Everything the worker process runs: the job handlers (which live in libs/core; the
@@ -41,8 +51,31 @@ export class WorkerRuntime {
     private readonly log: Logger,
     private readonly xen?: XenHostFactory,
   ) {
+    const operations = new OperationRepository(dataSource);
+    const uow = new PgVmRequestUnitOfWork(dataSource);
+    // One limiter for create/destroy/actions: the caps are about load on a host, whatever the verb.
+    const limiter = new HostLimiter(config.provisionHostConcurrency, config.provisionGlobalConcurrency);
     const handlers: Partial<JobHandlers> = {
-      PipelineProbe: handlePipelineProbe(new OperationRepository(dataSource)),
+      PipelineProbe: handlePipelineProbe(operations),
+      VmProvision: handleVmProvision({
+        uow,
+        requests: vmRequestServiceFromConfig(config, uow),
+        xen,
+        limiter,
+        clock: systemClock,
+        log,
+        options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
+      }),
+      InstanceAction: handleInstanceAction({
+        uow,
+        operations,
+        xen,
+        limiter,
+        clock: systemClock,
+        log,
+        maxAttempts: JOB_ATTEMPTS,
+        shutdownTimeoutMs: GUEST_SHUTDOWN_TIMEOUT_MS,
+      }),
     };
     // Refuse to boot with a job nobody handles: it would otherwise fail only in production.
     assertHandlersComplete(handlers);

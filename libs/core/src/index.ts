@@ -9,3 +9,6 @@ export * from './audit';
 export * from './placement';
 export * from './ipam';
 export * from './inventory';
+export * from './vm-requests';
+export * from './provisioning';
+export * from './instances';

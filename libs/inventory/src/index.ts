@@ -11,3 +11,4 @@ export * from './hosts/pg-inventory.unit-of-work';
 export * from './images/image.repository';
 export * from './ipam/ipam.repository';
 export * from './ipam/network.repository';
+export * from './vm-requests/vm-request.repository';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DomainError } from '../errors';
 import { parseDuration } from './duration';
+import { parseGroupQuotas, parseQuotaLimits } from '../vm-requests/approval-pipeline';
 
 /**
  * Every setting Norm reads, with its default and the reason for that default. The README's
@@ -30,6 +31,16 @@ const positiveInt = z.coerce
   .number({ error: 'must be a whole number' })
   .int('must be a whole number')
   .min(1, 'must be at least 1');
+/** Parses with a domain parser and turns its error into a zod issue, so boot lists every bad variable. */
+const parsed = <T>(parse: (text: string) => T) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
 const url = (protocols: string[]) =>
   z.string().refine(
     (text) => {
@@ -262,6 +273,80 @@ const SETTINGS = {
     positiveInt,
     '20',
     'Failed authentications per IP per window. Far stricter than the request limits: guessing tokens is the attack, and each failure may cost a scrypt.',
+  ),
+  approvalSteps: setting(
+    'NORM_APPROVAL_STEPS',
+    z
+      .string()
+      .transform((t) =>
+        t
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.enum(['quota', 'naming'], { error: 'steps are quota and naming' }))),
+    'quota,naming',
+    'The automatic steps every request passes, in order; with these two a request within quota and the naming policy is approved at once.',
+  ),
+  quotaPerPrincipal: setting(
+    'NORM_QUOTA_PER_PRINCIPAL',
+    parsed(parseQuotaLimits),
+    'instances=20,vcpus=64,memoryMb=262144',
+    'Per requester, counting live instances and requests in flight: room for a team environment, not for a runaway script.',
+  ),
+  quotaGroups: setting(
+    'NORM_QUOTA_GROUPS',
+    parsed(parseGroupQuotas),
+    '',
+    'Per-group quotas (`group:instances=N,vcpus=N,memoryMb=N;…`). None by default: groups are an operator decision.',
+  ),
+  namePattern: setting(
+    'NORM_NAME_PATTERN',
+    parsed((t) => new RegExp(t)),
+    '^[a-z][a-z0-9-]*$',
+    'On top of the RFC 1123 label checked at the edge: names start with a letter, so they never look like an address or a domid.',
+  ),
+  vmMaxVcpus: setting(
+    'NORM_VM_MAX_VCPUS',
+    positiveInt.max(512),
+    '32',
+    'Largest VM one request may ask for; larger ones are rare enough to need an operator.',
+  ),
+  vmMinMemoryMb: setting(
+    'NORM_VM_MIN_MEMORY_MB',
+    positiveInt,
+    '256',
+    'Below 256 MiB a CentOS guest does not boot reliably.',
+  ),
+  vmMaxMemoryMb: setting(
+    'NORM_VM_MAX_MEMORY_MB',
+    positiveInt,
+    '262144',
+    '256 GiB: the largest VM one request may ask for.',
+  ),
+  vmMaxDiskGb: setting(
+    'NORM_VM_MAX_DISK_GB',
+    positiveInt,
+    '2048',
+    'A 2 TiB LVM snapshot is already a storage decision; more needs an operator.',
+  ),
+  provisionHostConcurrency: setting(
+    'NORM_PROVISION_HOST_CONCURRENCY',
+    positiveInt.max(64),
+    '2',
+    'Creates/destroys at once per host (hosts.limits.provisionConcurrency overrides): xl serialises on the toolstack lock, so 2 keeps one running while the next prepares.',
+  ),
+  provisionGlobalConcurrency: setting(
+    'NORM_PROVISION_GLOBAL_CONCURRENCY',
+    positiveInt.max(1024),
+    '32',
+    'Creates/destroys at once per worker across all hosts; bounds SSH channels and Postgres connections held by provisioning.',
+  ),
+  provisionBlockHostAfter: setting(
+    'NORM_PROVISION_BLOCK_HOST_AFTER',
+    positiveInt.max(100),
+    '3',
+    "A host failing this many provisions in a row leaves placement until an operator clears it (as Nova does): one failure may be the request's, three in a row are the host's.",
   ),
 } as const;
 

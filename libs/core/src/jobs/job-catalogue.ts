@@ -17,6 +17,19 @@ export const JOB_CATALOGUE = {
       holdMs: z.number().int().min(0).max(60_000).optional(),
     }),
   },
+  /** Reconciles an approved request into a running domain (vm-requests/provisioning). */
+  VmProvision: {
+    queue: 'provision',
+    payload: z.strictObject({ requestId: z.uuid() }),
+  },
+  /**
+   * Runs one instance operation (start, stop, reboot, decommission); the operation row says
+   * which, so the payload stays an id.
+   */
+  InstanceAction: {
+    queue: 'instances',
+    payload: z.strictObject({ operationId: z.uuid() }),
+  },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOGUE;

@@ -1,0 +1,2 @@
+export * from './instance.service';
+export * from './instance-action.handler';

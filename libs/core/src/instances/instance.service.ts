@@ -1,0 +1,147 @@
+import { authorizeObject, ownerFilter } from '../identity/authorization';
+import { type ActingContext } from '../identity/identity.service';
+import { actorOf } from '../identity/principal';
+import { DomainError, NotFound } from '../errors';
+import { jobIdFor } from '../jobs';
+import { type OperationStore, type OperationView } from '../operations';
+import { type Clock } from '../ports';
+import {
+  type InstanceFilter,
+  type InstanceRecord,
+  type Page,
+  type VmRequestUnitOfWork,
+} from '../vm-requests/vm-request.port';
+import {
+  assertInstanceTransition,
+  type InstanceState,
+  InvalidTransition,
+} from '../vm-requests/vm-request.state';
+
+export const INSTANCE_ACTIONS = ['stop', 'start', 'reboot', 'decommission'] as const;
+export type InstanceAction = (typeof INSTANCE_ACTIONS)[number];
+
+/**
+ * Where each action may start, and the state it sets at once (before the job runs), so a
+ * second action sees the first one in flight. Start and reboot set nothing: the domain's
+ * state is unchanged until the host confirms.
+ */
+const ACTION_RULES: Readonly<
+  Record<InstanceAction, { from: readonly InstanceState[]; during?: InstanceState }>
+> = {
+  stop: { from: ['running'], during: 'stopping' },
+  start: { from: ['stopped'] },
+  reboot: { from: ['running'] },
+  decommission: { from: ['running', 'stopped', 'stopping'], during: 'decommissioning' },
+};
+
+export interface InstanceServiceOptions {
+  /** How long an action may stay open before the stuck-work check takes it over. */
+  operationDeadlineMs: number;
+}
+
+export class InstanceService {
+  constructor(
+    private readonly uow: VmRequestUnitOfWork,
+    private readonly operations: OperationStore,
+    private readonly clock: Clock,
+    private readonly options: InstanceServiceOptions,
+  ) {}
+
+  async list(ctx: ActingContext, filter: InstanceFilter): Promise<Page<InstanceRecord>> {
+    const own = ownerFilter(ctx.subject, 'instances:read');
+    if (own !== undefined && filter.ownerId !== undefined && filter.ownerId !== own) return { items: [] };
+    return this.uow.run((tx) => tx.instanceStore.list({ ...filter, ownerId: own ?? filter.ownerId }));
+  }
+
+  async get(ctx: ActingContext, id: string): Promise<InstanceRecord> {
+    const i = await this.uow.run((tx) => tx.instanceStore.get(id));
+    if (!i) throw new NotFound('instance', id);
+    authorizeObject(ctx.subject, 'instances:read', { ownerId: i.ownerId, instanceId: i.id }, 'instance', id);
+    return i;
+  }
+
+  /**
+   * Records the operation, moves the instance into the action's transitional state and writes
+   * the job, in one transaction: a 202 always has a job behind it.
+   */
+  async act(ctx: ActingContext, id: string, action: InstanceAction): Promise<OperationView> {
+    const operationId = await this.uow.run(async (tx) => {
+      const i = await tx.instanceStore.get(id);
+      if (!i) throw new NotFound('instance', id);
+      authorizeObject(ctx.subject, 'instances:act', { ownerId: i.ownerId, instanceId: i.id }, 'instance', id);
+      const rule = ACTION_RULES[action];
+      if (!rule.from.includes(i.state))
+        throw new InvalidTransition(
+          'instance',
+          id,
+          i.state,
+          action,
+          `cannot ${action} an instance that is ${i.state}`,
+        );
+      const open = await tx.operations.openFor('instance', id);
+      if (open.length > 0)
+        throw new DomainError('Conflict', 'another action on this instance is still running', {
+          instanceId: id,
+          operationId: open[0],
+        });
+      if (rule.during) {
+        assertInstanceTransition(id, i.state, rule.during);
+        const moved = await tx.instanceStore.update(i.id, i.version, { state: rule.during });
+        if (!moved)
+          throw new InvalidTransition('instance', id, i.state, action, 'the instance changed concurrently');
+      }
+      const actor = actorOf(ctx.subject);
+      const opId = await tx.operations.create({
+        kind: `instance.${action}`,
+        targetType: 'instance',
+        targetId: id,
+        requestedBy: actor,
+        deadlineAt: new Date(this.clock.now().getTime() + this.options.operationDeadlineMs),
+      });
+      await tx.outbox.enqueue('InstanceAction', jobIdFor('InstanceAction', opId), { operationId: opId });
+      await tx.audit.append({
+        actor,
+        action: `instance.${action}`,
+        objectType: 'instance',
+        objectId: id,
+        before: { state: i.state },
+        after: { state: rule.during ?? i.state, operationId: opId },
+        requestId: ctx.requestId ?? null,
+      });
+      return opId;
+    });
+    const op = await this.operations.get(operationId);
+    if (!op) throw new NotFound('operation', operationId);
+    return op;
+  }
+
+  /**
+   * An operation, once its target is visible to the caller. `waitMs` polls until it finishes
+   * (for scripts), returning whatever state it reached when the wait ends.
+   */
+  async operation(ctx: ActingContext, id: string, waitMs = 0, signal?: AbortSignal): Promise<OperationView> {
+    const deadline = this.clock.now().getTime() + waitMs;
+    let op = await this.visibleOperation(ctx, id);
+    while ((op.state === 'pending' || op.state === 'running') && this.clock.now().getTime() < deadline) {
+      await this.clock.sleep(Math.min(200, deadline - this.clock.now().getTime()), signal);
+      op = (await this.operations.get(id)) ?? op;
+    }
+    return op;
+  }
+
+  private async visibleOperation(ctx: ActingContext, id: string): Promise<OperationView> {
+    const op = await this.operations.get(id);
+    if (!op) throw new NotFound('operation', id);
+    if (op.targetType === 'instance') {
+      const i = await this.uow.run((tx) => tx.instanceStore.get(op.targetId));
+      authorizeObject(
+        ctx.subject,
+        'instances:read',
+        { ownerId: i?.ownerId ?? null, instanceId: i?.id ?? null },
+        'operation',
+        id,
+      );
+    } else authorizeObject(ctx.subject, 'instances:read', { ownerId: op.requestedBy }, 'operation', id);
+    return op;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './host-limiter';
+export * from './vm-provision.handler';

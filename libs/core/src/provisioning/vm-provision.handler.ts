@@ -1,0 +1,343 @@
+import { DomainError, isDomainError, NotFound } from '../errors';
+import { generateToken, hashSecret } from '../identity/token-secret';
+import { type ImageRecord, type NetworkRecord } from '../inventory/catalogue.port';
+import { endpointOf, type HostRecord } from '../inventory/host.port';
+import { type JobHandler } from '../jobs';
+import { type Clock, type DomainConfig, type Logger, type XenHost, type XenHostFactory } from '../ports';
+import {
+  type InstanceRecord,
+  type VmRequestRecord,
+  type VmRequestUnitOfWork,
+} from '../vm-requests/vm-request.port';
+import { type VmRequestService } from '../vm-requests/vm-request.service';
+import { type HostLimiter } from './host-limiter';
+
+export interface ProvisionOptions {
+  /** BullMQ's attempts for the job: the last attempt compensates even on a transient error. */
+  maxAttempts: number;
+  /** Consecutive failed provisions after which a host leaves placement. */
+  blockHostAfter: number;
+}
+
+export interface ProvisionDeps {
+  uow: VmRequestUnitOfWork;
+  requests: VmRequestService;
+  /** Undefined in a worker started without Xen access: the job waits (transient) for one that has it. */
+  xen: XenHostFactory | undefined;
+  limiter: HostLimiter;
+  clock: Clock;
+  log: Logger;
+  options: ProvisionOptions;
+  /** Test hook: awaited before each step, so a chaos test can kill the worker at a chosen step. */
+  beforeStep?: (step: ProvisionStep, requestId: string) => Promise<void>;
+}
+
+export type ProvisionStep =
+  'begin' | 'allocate-ip' | 'create-disk' | 'create-domain' | 'confirm' | 'mark-running';
+
+const SYSTEM = 'system:provision';
+
+/** Everything a reconcile pass needs, re-read from Postgres on every run. */
+interface Target {
+  request: VmRequestRecord;
+  instance: InstanceRecord;
+  host: HostRecord;
+  image: ImageRecord;
+  network: NetworkRecord;
+}
+
+/**
+ * VmProvision: a reconcile, not a script. Every step looks at what exists (allocation, volume,
+ * domain) before acting, so a retried job, or one resumed after its worker died at any point,
+ * converges on one domain, one volume and one address. A permanent failure compensates by the
+ * same rule (remove what exists, in reverse) and records the hypervisor's error on the request;
+ * a transient one (host unreachable, timeout) is thrown for BullMQ's backoff until the last attempt.
+ */
+export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'> {
+  return async ({ requestId }, { attempt }) => {
+    const target = await begin(deps, requestId);
+    if (!target) return;
+    const xen = deps.xen;
+    if (!xen) throw new DomainError('DependencyUnavailable', 'this worker has no Xen transport configured');
+    const host = xen.forHost(endpointOf(target.host));
+    await deps.limiter.run(target.host.id, perHostCap(target.host), async () => {
+      // A previous run already decided this request fails: finish undoing, never build forward.
+      if (target.request.error !== null) return compensate(deps, target, host, target.request.error);
+      try {
+        await reconcile(deps, target, host);
+        await deps.uow.run((tx) =>
+          tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
+        );
+      } catch (error) {
+        const transient = isDomainError(error) && error.transient;
+        if (transient && attempt < deps.options.maxAttempts) {
+          deps.log.warn('provision step failed; will retry', { requestId, attempt, error: describe(error) });
+          throw error;
+        }
+        const failure = describe(error);
+        deps.log.warn('provision failed; compensating', { requestId, attempt, error: failure });
+        await deps.uow.run(async (tx) => {
+          const r = await tx.requests.get(requestId);
+          if (r?.state === 'provisioning') await tx.requests.update(r.id, r.version, { error: failure });
+          const { blocked } = await tx.provisionCounter.recordProvisionResult(
+            target.host.id,
+            false,
+            deps.options.blockHostAfter,
+          );
+          if (blocked)
+            await tx.audit.append({
+              actor: SYSTEM,
+              action: 'host.placement-block',
+              objectType: 'host',
+              objectId: target.host.id,
+              reason: `${deps.options.blockHostAfter} provisions failed in a row`,
+              after: { lastError: failure },
+            });
+        });
+        await compensate(deps, target, host, failure);
+      }
+    });
+  };
+}
+
+/** approved → provisioning with its instance row, in one transaction; or the run already begun. */
+async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | undefined> {
+  await deps.beforeStep?.('begin', requestId);
+  return deps.uow.run(async (tx) => {
+    let request = await tx.requests.get(requestId);
+    // Gone, cancelled, rejected, failed or running: nothing left for this job to do.
+    if (!request || (request.state !== 'approved' && request.state !== 'provisioning')) return undefined;
+    if (request.hostId === null)
+      throw new DomainError('Conflict', 'an approved request without a host', { requestId });
+    let instance = await tx.instanceStore.getByRequest(requestId);
+    if (request.state === 'approved') {
+      request = await deps.requests.transition(tx, request, 'provisioning', SYSTEM, 'provision job started');
+      instance ??= await tx.instanceStore.create({
+        vmRequestId: request.id,
+        name: request.name,
+        ownerId: request.ownerId,
+        hostId: request.hostId!,
+        domainName: request.name,
+        lifecycleClass: request.lifecycleClass,
+        labels: request.labels,
+      });
+      await tx.audit.append({
+        actor: SYSTEM,
+        action: 'instance.create',
+        objectType: 'instance',
+        objectId: instance.id,
+        after: { name: instance.name, hostId: instance.hostId, state: instance.state },
+      });
+    }
+    if (!instance)
+      throw new DomainError('Conflict', 'a provisioning request without an instance', { requestId });
+    const [host, image, network] = await Promise.all([
+      tx.hosts.get(request.hostId!),
+      request.imageId ? tx.images.get(request.imageId) : undefined,
+      request.networkId ? tx.networks.get(request.networkId) : undefined,
+    ]);
+    if (!host) throw new NotFound('host', request.hostId!);
+    if (!image) throw new NotFound('image', request.imageId ?? '');
+    if (!network) throw new NotFound('network', request.networkId ?? '');
+    return { request, instance, host, image, network };
+  });
+}
+
+async function reconcile(deps: ProvisionDeps, t: Target, host: XenHost): Promise<void> {
+  const { request, image, network } = t;
+  let instance = t.instance;
+  const step = (s: ProvisionStep) => deps.beforeStep?.(s, request.id) ?? Promise.resolve();
+
+  await step('allocate-ip');
+  // Idempotent per (network, instance): a rerun gets the same pair back.
+  const alloc = await deps.uow.run((tx) => tx.ipam.allocate(network.id, instance.id));
+  if (instance.ip !== alloc.ip || instance.mac !== alloc.mac)
+    instance = await patchInstance(deps, instance, { ip: alloc.ip, mac: alloc.mac });
+
+  await step('create-disk');
+  const golden = goldenFor(image, t.host);
+  const volume = `${instance.domainName}-disk0`;
+  const existing = await host.logicalVolumes(golden.vg);
+  if (!existing.some((lv) => lv.name === volume))
+    await host.createVolume({
+      vg: golden.vg,
+      name: volume,
+      sizeMb: request.diskGb * 1024,
+      snapshotOf: golden.lv,
+    });
+  if (instance.diskVolume !== `${golden.vg}/${volume}`)
+    instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
+
+  await step('create-domain');
+  const listed = await host.listDomains();
+  if (!listed.some((d) => d.name === instance.domainName))
+    await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume));
+
+  await step('confirm');
+  const domain = (await host.listDomains()).find((d) => d.name === instance.domainName);
+  if (!domain)
+    throw new DomainError('XlCommandError', 'xl create returned but the domain is not in xl list', {
+      host: t.host.name,
+      domain: instance.domainName,
+    });
+
+  await step('mark-running');
+  const { prefix, secret } = generateToken();
+  const secretHash = await hashSecret(secret);
+  await deps.uow.run(async (tx) => {
+    const r = await tx.requests.get(request.id);
+    const i = await tx.instanceStore.get(instance.id);
+    if (!r || !i || r.state !== 'provisioning') return;
+    await tx.tokens.create({
+      kind: 'instance',
+      principalId: null,
+      instanceId: i.id,
+      name: `instance ${i.id}`,
+      prefix,
+      secretHash,
+      expiresAt: null,
+      createdBy: SYSTEM,
+    });
+    const running = await tx.instanceStore.update(i.id, i.version, {
+      state: 'running',
+      domid: domain.domid,
+      instanceTokenHash: secretHash,
+    });
+    if (!running)
+      throw new DomainError('Conflict', 'the instance changed concurrently', { instanceId: i.id });
+    await deps.requests.transition(tx, r, 'running', SYSTEM, 'domain running', { stateReason: null });
+    await tx.audit.append({
+      actor: SYSTEM,
+      action: 'instance.running',
+      objectType: 'instance',
+      objectId: i.id,
+      after: { hostId: i.hostId, domainName: i.domainName, domid: domain.domid, ip: i.ip, mac: i.mac },
+    });
+  });
+  deps.log.info('instance running', { requestId: request.id, instanceId: instance.id, host: t.host.name });
+}
+
+/**
+ * Undo in reverse, judged by what exists rather than by what this run did (a resumed job
+ * cannot know what a dead worker finished): the domain first, because its disk and address are
+ * in use while it lives; the address last and only once `xl list` confirms the domain is gone,
+ * since a reused IP would otherwise reach a still-running VM.
+ */
+async function compensate(
+  deps: ProvisionDeps,
+  t: Target,
+  host: XenHost,
+  failure: Record<string, unknown>,
+): Promise<void> {
+  const name = t.instance.domainName;
+  await host.destroyDomain(name);
+  await host.removeDomainConfig(name);
+  if (t.instance.diskVolume !== null || t.image.goldenVolumes.length > 0) {
+    const golden = goldenOrUndefined(t.image, t.host);
+    const [vg, lv] = t.instance.diskVolume?.split('/') ?? [golden?.vg, `${name}-disk0`];
+    if (vg && lv) await host.removeVolume(vg, lv);
+  }
+  const stillThere = (await host.listDomains()).some((d) => d.name === name);
+  if (stillThere)
+    throw new DomainError('Conflict', 'the domain is still listed after destroy; addresses stay held', {
+      host: t.host.name,
+      domain: name,
+    });
+  await deps.uow.run(async (tx) => {
+    await tx.ipam.release({
+      instanceId: t.instance.id,
+      hostId: t.host.id,
+      domainName: name,
+      evidence: 'not_listed',
+      confirmedAt: deps.clock.now(),
+    });
+    const r = await tx.requests.get(t.request.id);
+    const i = await tx.instanceStore.get(t.instance.id);
+    if (i && i.state === 'provisioning') await tx.instanceStore.update(i.id, i.version, { state: 'failed' });
+    if (r && r.state === 'provisioning') {
+      const reason = typeof failure.message === 'string' ? failure.message : 'provisioning failed';
+      await deps.requests.transition(tx, r, 'failed', SYSTEM, reason, {
+        stateReason: reason,
+        error: failure,
+      });
+      await tx.audit.append({
+        actor: SYSTEM,
+        action: 'vm-request.fail',
+        objectType: 'vm-request',
+        objectId: r.id,
+        after: { state: 'failed', error: failure },
+        reason,
+      });
+    }
+  });
+}
+
+async function patchInstance(
+  deps: ProvisionDeps,
+  i: InstanceRecord,
+  patch: { ip?: string; mac?: string; diskVolume?: string },
+): Promise<InstanceRecord> {
+  const updated = await deps.uow.run((tx) => tx.instanceStore.update(i.id, i.version, patch));
+  if (!updated) throw new DomainError('Conflict', 'the instance changed concurrently', { instanceId: i.id });
+  return updated;
+}
+
+function goldenOrUndefined(image: ImageRecord, host: HostRecord): { vg: string; lv: string } | undefined {
+  const vgs = new Set(host.volumeGroups.map((v) => v.name));
+  return (
+    image.goldenVolumes.find((g) => g.hostId === host.id) ??
+    image.goldenVolumes.find((g) => g.hostId === undefined && vgs.has(g.vg))
+  );
+}
+
+function goldenFor(image: ImageRecord, host: HostRecord): { vg: string; lv: string } {
+  const golden = goldenOrUndefined(image, host);
+  if (!golden)
+    throw new DomainError('NotFound', 'the image has no golden volume on the chosen host', {
+      imageId: image.id,
+      host: host.name,
+    });
+  return golden;
+}
+
+export function domainConfig(
+  r: VmRequestRecord,
+  i: InstanceRecord,
+  image: ImageRecord,
+  network: NetworkRecord,
+  vg: string,
+  volume: string,
+): DomainConfig {
+  return {
+    name: i.domainName,
+    uuid: i.id,
+    vcpus: r.vcpus,
+    memoryMb: r.memoryMb,
+    boot:
+      image.boot.method === 'pygrub'
+        ? { kind: 'pygrub' }
+        : {
+            kind: 'kernel',
+            kernel: image.boot.kernel,
+            ...(image.boot.ramdisk ? { ramdisk: image.boot.ramdisk } : {}),
+            ...(image.boot.kernelArgs ? { extra: image.boot.kernelArgs } : {}),
+          },
+    disks: [{ target: `/dev/${vg}/${volume}`, vdev: 'xvda', access: 'rw' }],
+    vifs: [{ mac: i.mac ?? '', bridge: network.bridge, ...(i.ip ? { ip: i.ip } : {}) }],
+    onPoweroff: 'destroy',
+    onReboot: 'restart',
+    onCrash: 'destroy',
+  };
+}
+
+/** hosts.limits.provisionConcurrency overrides the fleet default for one host. */
+export function perHostCap(host: HostRecord): number | undefined {
+  const value = (host.limits as Record<string, unknown>).provisionConcurrency;
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/** The hypervisor's error as the requester and the audit see it: code, message, host, argv, exit code, stderr. */
+export function describe(error: unknown): Record<string, unknown> {
+  if (isDomainError(error)) return { code: error.code, message: error.message, ...error.details };
+  return { code: 'Internal', message: error instanceof Error ? error.message : String(error) };
+}

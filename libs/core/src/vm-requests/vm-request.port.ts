@@ -1,0 +1,188 @@
+import { type InventoryTx } from '../inventory/catalogue.port';
+import { type TokenStore } from '../identity/identity.port';
+import { type OutboxWriter } from '../outbox';
+import { type PlanEntry, type QuotaUsage, type UsageScope } from './approval-pipeline';
+import { type InstanceState, type VmRequestState } from './vm-request.state';
+
+export interface HistoryEntry {
+  from: VmRequestState | null;
+  to: VmRequestState;
+  at: string;
+  by: string;
+  reason: string | null;
+}
+
+export interface VmRequestRecord {
+  id: string;
+  name: string;
+  ownerId: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  imageId: string | null;
+  networkId: string | null;
+  lifecycleClass: 'cattle' | 'pet';
+  antiAffinityGroup: string | null;
+  labels: Record<string, string>;
+  purpose: string | null;
+  state: VmRequestState;
+  stateReason: string | null;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  hostId: string | null;
+  approvalPlan: PlanEntry[];
+  history: HistoryEntry[];
+  error: Record<string, unknown> | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewVmRequest {
+  name: string;
+  ownerId: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  imageId: string;
+  networkId: string;
+  lifecycleClass: 'cattle' | 'pet';
+  antiAffinityGroup: string | null;
+  labels: Record<string, string>;
+  purpose: string | null;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  history: HistoryEntry[];
+}
+
+export interface VmRequestPatch {
+  state?: VmRequestState;
+  stateReason?: string | null;
+  approvalPlan?: PlanEntry[];
+  error?: Record<string, unknown> | null;
+  hostId?: string | null;
+  appendHistory?: HistoryEntry;
+}
+
+export interface ListFilter {
+  ownerId?: string | undefined;
+  state?: string | undefined;
+  label?: { key: string; value: string } | undefined;
+  /** Opaque cursor from the previous page. */
+  cursor?: string | undefined;
+  limit: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface VmRequestStore {
+  insert(r: NewVmRequest): Promise<VmRequestRecord>;
+  get(id: string): Promise<VmRequestRecord | undefined>;
+  findByIdempotencyKey(ownerId: string, key: string): Promise<VmRequestRecord | undefined>;
+  list(filter: ListFilter): Promise<Page<VmRequestRecord>>;
+  /**
+   * `UPDATE … WHERE id = $1 AND version = $2`: undefined when another writer got there first
+   * (the caller re-reads and reports the state it lost to).
+   */
+  update(id: string, expectedVersion: number, patch: VmRequestPatch): Promise<VmRequestRecord | undefined>;
+  /** Live instances plus in-flight requests of the scope, leaving one request out. */
+  usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage>;
+  /** A live instance or another in-flight request holds the name. */
+  nameTaken(name: string, excludeRequestId?: string): Promise<boolean>;
+  /** Transaction-scoped advisory lock: serialises quota counting and idempotency per key. */
+  lock(key: string): Promise<void>;
+  /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
+  saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
+  ownerGroups(ownerId: string): Promise<string[]>;
+}
+
+export interface InstanceRecord {
+  id: string;
+  vmRequestId: string;
+  name: string;
+  ownerId: string;
+  hostId: string | null;
+  domainName: string;
+  domid: number | null;
+  lifecycleClass: 'cattle' | 'pet';
+  state: InstanceState;
+  diskVolume: string | null;
+  ip: string | null;
+  mac: string | null;
+  lastHeartbeatAt: Date | null;
+  labels: Record<string, string>;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewInstance {
+  vmRequestId: string;
+  name: string;
+  ownerId: string;
+  hostId: string;
+  domainName: string;
+  lifecycleClass: 'cattle' | 'pet';
+  labels: Record<string, string>;
+}
+
+export interface InstancePatch {
+  state?: InstanceState;
+  domid?: number | null;
+  diskVolume?: string | null;
+  ip?: string | null;
+  mac?: string | null;
+  instanceTokenHash?: string | null;
+}
+
+export interface InstanceFilter extends ListFilter {
+  hostId?: string | undefined;
+}
+
+export interface InstanceStore {
+  create(i: NewInstance): Promise<InstanceRecord>;
+  get(id: string): Promise<InstanceRecord | undefined>;
+  getByRequest(requestId: string): Promise<InstanceRecord | undefined>;
+  list(filter: InstanceFilter): Promise<Page<InstanceRecord>>;
+  update(id: string, expectedVersion: number, patch: InstancePatch): Promise<InstanceRecord | undefined>;
+}
+
+export interface NewOperation {
+  kind: string;
+  targetType: string;
+  targetId: string;
+  requestedBy: string;
+  deadlineAt: Date;
+}
+
+export interface OperationWriter {
+  create(op: NewOperation): Promise<string>;
+  /** Open operations of the target, newest first. */
+  openFor(targetType: string, targetId: string): Promise<string[]>;
+}
+
+export interface HostProvisionCounter {
+  /**
+   * Counts a provisioning failure on the host; at `blockAfter` in a row, sets its
+   * placement_blocked_reason (an operator clears it). A success resets the count.
+   */
+  recordProvisionResult(hostId: string, ok: boolean, blockAfter: number): Promise<{ blocked: boolean }>;
+}
+
+/** One transaction across requests, instances, inventory, outbox, tokens and audit. */
+export interface VmRequestTx extends InventoryTx {
+  requests: VmRequestStore;
+  instanceStore: InstanceStore;
+  outbox: OutboxWriter;
+  tokens: TokenStore;
+  operations: OperationWriter;
+  provisionCounter: HostProvisionCounter;
+}
+
+export interface VmRequestUnitOfWork {
+  run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T>;
+}

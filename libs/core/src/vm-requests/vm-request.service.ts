@@ -1,0 +1,403 @@
+import { createHash } from 'node:crypto';
+import { authorize, authorizeObject, ownerFilter } from '../identity/authorization';
+import { type ActingContext } from '../identity/identity.service';
+import { actorOf } from '../identity/principal';
+import { DomainError, NotFound, ValidationFailed, Conflict } from '../errors';
+import { jobIdFor } from '../jobs';
+import { type Clock } from '../ports';
+import { type PlacementOptions, planPlacement, type PlacementPlan } from '../placement/placement';
+import { placementHosts } from '../placement/placement-hosts';
+import { type AntiAffinityMode } from '../placement/placement';
+import { type ApprovalStep, evaluatePipeline, type PlanEntry } from './approval-pipeline';
+import {
+  type HistoryEntry,
+  type ListFilter,
+  type Page,
+  type VmRequestPatch,
+  type VmRequestRecord,
+  type VmRequestTx,
+  type VmRequestUnitOfWork,
+} from './vm-request.port';
+import { assertTransition, InvalidTransition, type VmRequestState } from './vm-request.state';
+
+export interface VmRequestInput {
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  imageId: string;
+  networkId: string;
+  lifecycleClass: 'cattle' | 'pet';
+  antiAffinityGroup?: string | null | undefined;
+  labels?: Record<string, string> | undefined;
+  purpose?: string | null | undefined;
+}
+
+export interface SizeBounds {
+  maxVcpus: number;
+  maxMemoryMb: number;
+  maxDiskGb: number;
+  minMemoryMb: number;
+}
+
+export interface VmRequestServiceOptions {
+  bounds: SizeBounds;
+  placement: PlacementOptions & { antiAffinityMode: AntiAffinityMode };
+}
+
+export interface VmRequestView extends Omit<VmRequestRecord, 'requestHash' | 'idempotencyKey'> {
+  /** While pending: the step it waits on and who may act, so "who must act now" has an answer. */
+  waitingOn: { step: string; waitingOn: string | null; groups: string[] } | null;
+}
+
+export interface CreateResult {
+  request: VmRequestView;
+  /** True when an Idempotency-Key replay returned the original request. */
+  replayed: boolean;
+}
+
+/**
+ * VM requests from creation to approval and placement. Every state change goes through
+ * `transition` (the table in vm-request.state.ts plus a versioned UPDATE) and commits with
+ * its audit event; approval, placement and the provision job commit in one transaction, so
+ * an approved request always has either a host and a job, or a recorded failure.
+ */
+export class VmRequestService {
+  constructor(
+    private readonly uow: VmRequestUnitOfWork,
+    private readonly steps: readonly ApprovalStep[],
+    private readonly clock: Clock,
+    private readonly options: VmRequestServiceOptions,
+  ) {}
+
+  async create(ctx: ActingContext, input: VmRequestInput, idempotencyKey?: string): Promise<CreateResult> {
+    authorize(ctx.subject, 'vm-requests:create');
+    if (ctx.subject.kind !== 'principal') throw new DomainError('Forbidden', 'only principals request VMs');
+    const ownerId = ctx.subject.principal.id;
+    this.checkBounds(input);
+    const hash = requestHash(input);
+    return this.uow.run(async (tx) => {
+      if (idempotencyKey !== undefined) {
+        await tx.requests.lock(`idem:${ownerId}:${idempotencyKey}`);
+        const original = await tx.requests.findByIdempotencyKey(ownerId, idempotencyKey);
+        if (original) {
+          if (original.requestHash !== hash)
+            throw new DomainError(
+              'IdempotencyConflict',
+              'this Idempotency-Key was used with a different request body',
+              { idempotencyKey, requestId: original.id },
+            );
+          return { request: view(original), replayed: true };
+        }
+      }
+      // Quota counting and name checks see every earlier request of this owner and name.
+      await tx.requests.lock(`owner:${ownerId}`);
+      await tx.requests.lock(`name:${input.name}`);
+      await this.checkReferences(tx, input);
+      if (await tx.requests.nameTaken(input.name))
+        throw new Conflict('the name is taken by a live instance or a request in flight', {
+          field: 'name',
+          name: input.name,
+        });
+      const groups = await tx.requests.ownerGroups(ownerId);
+      for (const g of groups) await tx.requests.lock(`group:${g}`);
+      const actor = actorOf(ctx.subject);
+      const created = await tx.requests.insert({
+        name: input.name,
+        ownerId,
+        vcpus: input.vcpus,
+        memoryMb: input.memoryMb,
+        diskGb: input.diskGb,
+        imageId: input.imageId,
+        networkId: input.networkId,
+        lifecycleClass: input.lifecycleClass,
+        antiAffinityGroup: input.antiAffinityGroup ?? null,
+        labels: input.labels ?? {},
+        purpose: input.purpose ?? null,
+        idempotencyKey: idempotencyKey ?? null,
+        requestHash: hash,
+        history: [this.entry(null, 'pending_approval', actor, 'requested')],
+      });
+      await tx.audit.append({
+        actor,
+        action: 'vm-request.create',
+        objectType: 'vm-request',
+        objectId: created.id,
+        after: auditView(created),
+        requestId: ctx.requestId ?? null,
+      });
+      const settled = await this.evaluate(tx, created, groups, 'system:approval', ctx.requestId ?? null);
+      return { request: view(settled), replayed: false };
+    });
+  }
+
+  async get(ctx: ActingContext, id: string): Promise<VmRequestView> {
+    const r = await this.uow.run((tx) => tx.requests.get(id));
+    if (!r) throw new NotFound('vm-request', id);
+    authorizeObject(ctx.subject, 'vm-requests:read', { ownerId: r.ownerId }, 'vm-request', id);
+    return view(r);
+  }
+
+  async list(ctx: ActingContext, filter: ListFilter): Promise<Page<VmRequestView>> {
+    const own = ownerFilter(ctx.subject, 'vm-requests:read');
+    if (own !== undefined && filter.ownerId !== undefined && filter.ownerId !== own) return { items: [] };
+    const page = await this.uow.run((tx) => tx.requests.list({ ...filter, ownerId: own ?? filter.ownerId }));
+    return { ...page, items: page.items.map(view) };
+  }
+
+  /**
+   * Cancels while no provisioning has begun. Racing an approval or the provision job is safe:
+   * whichever versioned UPDATE lands second sees the version moved and gets InvalidTransition
+   * with the state that won.
+   */
+  async cancel(ctx: ActingContext, id: string, reason?: string): Promise<VmRequestView> {
+    return this.uow.run(async (tx) => {
+      const r = await tx.requests.get(id);
+      if (!r) throw new NotFound('vm-request', id);
+      authorizeObject(ctx.subject, 'vm-requests:act', { ownerId: r.ownerId }, 'vm-request', id);
+      const actor = actorOf(ctx.subject);
+      const after = await this.transition(tx, r, 'cancelled', actor, reason ?? 'cancelled by request', {
+        stateReason: reason ?? 'cancelled',
+      });
+      await tx.audit.append({
+        actor,
+        action: 'vm-request.cancel',
+        objectType: 'vm-request',
+        objectId: id,
+        before: { state: r.state },
+        after: { state: after.state },
+        reason: reason ?? null,
+        requestId: ctx.requestId ?? null,
+      });
+      return view(after);
+    });
+  }
+
+  /**
+   * Runs the pipeline on a pending request and acts on the outcome: approve (then place and
+   * enqueue), reject, or leave it waiting. Public so a human decision (approvals issue) can
+   * re-run it in its own transaction.
+   */
+  async evaluate(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    ownerGroups: readonly string[],
+    actor: string,
+    requestId: string | null,
+  ): Promise<VmRequestRecord> {
+    const now = this.clock.now();
+    const result = await evaluatePipeline(
+      this.steps,
+      {
+        id: r.id,
+        name: r.name,
+        ownerId: r.ownerId,
+        ownerGroups,
+        vcpus: r.vcpus,
+        memoryMb: r.memoryMb,
+        diskGb: r.diskGb,
+        lifecycleClass: r.lifecycleClass,
+        labels: r.labels,
+      },
+      { usage: (scope, exclude) => tx.requests.usage(scope, exclude) },
+      now,
+    );
+    await tx.requests.saveApprovals(r.id, result.plan);
+    for (const p of result.plan.filter((e) => e.status === 'approved' || e.status === 'rejected'))
+      await tx.audit.append({
+        actor,
+        action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
+        objectType: 'vm-request',
+        objectId: r.id,
+        after: { step: p.step, status: p.status, detail: p.detail },
+        reason: p.reason,
+        requestId,
+      });
+    switch (result.outcome) {
+      case 'pending': {
+        const updated = await tx.requests.update(r.id, r.version, { approvalPlan: result.plan });
+        if (!updated) throw await this.lost(tx, r, 'pending_approval');
+        return updated;
+      }
+      case 'rejected':
+        return this.transition(tx, r, 'rejected', actor, result.reason, {
+          approvalPlan: result.plan,
+          stateReason: result.reason,
+        });
+      case 'approved': {
+        const approved = await this.transition(tx, r, 'approved', actor, 'every approval step approved', {
+          approvalPlan: result.plan,
+        });
+        return this.placeAndEnqueue(tx, approved, actor, requestId);
+      }
+    }
+  }
+
+  /**
+   * Placement and the provision job in the approval's transaction: the host's capacity is
+   * promised (host_id on an approved request) exactly when the job exists.
+   */
+  private async placeAndEnqueue(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    actor: string,
+    requestId: string | null,
+  ): Promise<VmRequestRecord> {
+    await tx.lockPlacement();
+    const plan = await this.plan(tx, r);
+    if (!plan.chosen) {
+      const reason = plan.reason ?? 'no host can take this request';
+      const failed = await this.transition(tx, r, 'failed', 'system:placement', reason, {
+        stateReason: reason,
+        error: { code: 'PlacementImpossible', message: reason, hosts: plan.rejected },
+      });
+      await tx.audit.append({
+        actor: 'system:placement',
+        action: 'vm-request.fail',
+        objectType: 'vm-request',
+        objectId: r.id,
+        after: { state: 'failed', error: 'PlacementImpossible' },
+        reason,
+        requestId,
+      });
+      return failed;
+    }
+    const placed = await tx.requests.update(r.id, r.version, { hostId: plan.chosen.hostId });
+    if (!placed) throw await this.lost(tx, r, 'approved');
+    await tx.outbox.enqueue('VmProvision', jobIdFor('VmProvision', r.id), { requestId: r.id });
+    await tx.audit.append({
+      actor,
+      action: 'vm-request.place',
+      objectType: 'vm-request',
+      objectId: r.id,
+      after: { hostId: plan.chosen.hostId, hostName: plan.chosen.hostName },
+      requestId,
+    });
+    return placed;
+  }
+
+  private async plan(tx: VmRequestTx, r: VmRequestRecord): Promise<PlacementPlan> {
+    const [hosts, reservations, placed] = await Promise.all([
+      tx.hosts.list(),
+      tx.placement.reservations(),
+      tx.placement.placedInstances(),
+    ]);
+    const { antiAffinityMode, ...options } = this.options.placement;
+    return planPlacement(
+      {
+        memoryMb: r.memoryMb,
+        vcpus: r.vcpus,
+        diskGb: r.diskGb,
+        antiAffinity:
+          r.antiAffinityGroup === null ? undefined : { group: r.antiAffinityGroup, mode: antiAffinityMode },
+      },
+      placementHosts(hosts, reservations, placed),
+      options,
+    );
+  }
+
+  /** The one way a request changes state: the table, then the versioned UPDATE. */
+  async transition(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    to: VmRequestState,
+    by: string,
+    reason: string | null,
+    patch: Omit<VmRequestPatch, 'state' | 'appendHistory'> = {},
+  ): Promise<VmRequestRecord> {
+    assertTransition(r.id, r.state, to);
+    const updated = await tx.requests.update(r.id, r.version, {
+      ...patch,
+      state: to,
+      appendHistory: this.entry(r.state, to, by, reason),
+    });
+    if (!updated) throw await this.lost(tx, r, to);
+    return updated;
+  }
+
+  private async lost(tx: VmRequestTx, r: VmRequestRecord, wanted: string): Promise<InvalidTransition> {
+    const now = await tx.requests.get(r.id);
+    return new InvalidTransition(
+      'vm-request',
+      r.id,
+      now?.state ?? 'gone',
+      wanted,
+      `the request changed concurrently; it is now ${now?.state ?? 'gone'}`,
+    );
+  }
+
+  private entry(
+    from: VmRequestState | null,
+    to: VmRequestState,
+    by: string,
+    reason: string | null,
+  ): HistoryEntry {
+    return { from, to, at: this.clock.now().toISOString(), by, reason };
+  }
+
+  private checkBounds(input: VmRequestInput): void {
+    const b = this.options.bounds;
+    const issues: Array<{ path: string; message: string }> = [];
+    if (input.vcpus > b.maxVcpus) issues.push({ path: 'vcpus', message: `at most ${b.maxVcpus}` });
+    if (input.memoryMb > b.maxMemoryMb)
+      issues.push({ path: 'memoryMb', message: `at most ${b.maxMemoryMb}` });
+    if (input.memoryMb < b.minMemoryMb)
+      issues.push({ path: 'memoryMb', message: `at least ${b.minMemoryMb}` });
+    if (input.diskGb > b.maxDiskGb) issues.push({ path: 'diskGb', message: `at most ${b.maxDiskGb}` });
+    if (issues.length > 0) throw new ValidationFailed('the request is outside the allowed sizes', issues);
+  }
+
+  private async checkReferences(tx: VmRequestTx, input: VmRequestInput): Promise<void> {
+    const [image, network] = await Promise.all([
+      tx.images.get(input.imageId),
+      tx.networks.get(input.networkId),
+    ]);
+    const issues: Array<{ path: string; message: string }> = [];
+    if (!image) issues.push({ path: 'imageId', message: 'no such image' });
+    else if (input.diskGb < image.defaultDiskGb)
+      issues.push({ path: 'diskGb', message: `the image needs at least ${image.defaultDiskGb} GB` });
+    if (!network) issues.push({ path: 'networkId', message: 'no such network' });
+    if (issues.length > 0)
+      throw new ValidationFailed('the request names something that does not exist', issues);
+  }
+}
+
+/** Canonical JSON (sorted keys, defaults applied) so key order or omitted defaults are still "the same body". */
+export function requestHash(input: VmRequestInput): string {
+  const canonical = {
+    name: input.name,
+    vcpus: input.vcpus,
+    memoryMb: input.memoryMb,
+    diskGb: input.diskGb,
+    imageId: input.imageId,
+    networkId: input.networkId,
+    lifecycleClass: input.lifecycleClass,
+    antiAffinityGroup: input.antiAffinityGroup ?? null,
+    labels: Object.fromEntries(Object.entries(input.labels ?? {}).sort(([a], [b]) => a.localeCompare(b))),
+    purpose: input.purpose ?? null,
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+export function view(r: VmRequestRecord): VmRequestView {
+  const { requestHash: _h, idempotencyKey: _k, ...rest } = r;
+  const pending: PlanEntry | undefined =
+    r.state === 'pending_approval' ? r.approvalPlan.find((p) => p.status === 'pending') : undefined;
+  return {
+    ...rest,
+    waitingOn: pending ? { step: pending.step, waitingOn: pending.waitingOn, groups: pending.groups } : null,
+  };
+}
+
+function auditView(r: VmRequestRecord): Record<string, unknown> {
+  return {
+    name: r.name,
+    vcpus: r.vcpus,
+    memoryMb: r.memoryMb,
+    diskGb: r.diskGb,
+    imageId: r.imageId,
+    networkId: r.networkId,
+    lifecycleClass: r.lifecycleClass,
+    state: r.state,
+  };
+}

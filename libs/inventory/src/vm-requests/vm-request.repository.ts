@@ -1,0 +1,490 @@
+import {
+  DomainError,
+  type HostProvisionCounter,
+  type InstanceFilter,
+  type InstancePatch,
+  type InstanceRecord,
+  type InstanceStore,
+  type ListFilter,
+  type NewInstance,
+  type NewOperation,
+  type NewVmRequest,
+  type OperationWriter,
+  type Page,
+  type PlanEntry,
+  type QuotaUsage,
+  type UsageScope,
+  type VmRequestPatch,
+  type VmRequestRecord,
+  type VmRequestStore,
+  type VmRequestTx,
+  type VmRequestUnitOfWork,
+} from '@norm/core';
+import { type DataSource, type EntityManager } from 'typeorm';
+import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
+import { PgTokenStore } from '../identity/identity.repository';
+import { OutboxWriterRepository } from '../outbox/outbox.repository';
+import { isUniqueViolation, rowsOf } from '../pg-errors';
+
+const IN_FLIGHT = `('pending_approval', 'approved', 'provisioning')`;
+const DEAD_INSTANCE = `('decommissioned', 'failed')`;
+
+interface RequestRow {
+  id: string;
+  name: string;
+  owner_id: string;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+  image_id: string | null;
+  network_id: string | null;
+  lifecycle_class: 'cattle' | 'pet';
+  anti_affinity_group: string | null;
+  labels: Record<string, string>;
+  purpose: string | null;
+  state: VmRequestRecord['state'];
+  state_reason: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  host_id: string | null;
+  approval_plan: PlanEntry[];
+  history: VmRequestRecord['history'];
+  error: Record<string, unknown> | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toRequest(r: RequestRow): VmRequestRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    ownerId: r.owner_id,
+    vcpus: r.vcpus,
+    memoryMb: r.memory_mb,
+    diskGb: r.disk_gb,
+    imageId: r.image_id,
+    networkId: r.network_id,
+    lifecycleClass: r.lifecycle_class,
+    antiAffinityGroup: r.anti_affinity_group,
+    labels: r.labels,
+    purpose: r.purpose,
+    state: r.state,
+    stateReason: r.state_reason,
+    idempotencyKey: r.idempotency_key,
+    requestHash: r.request_hash,
+    hostId: r.host_id,
+    approvalPlan: r.approval_plan,
+    history: r.history,
+    error: r.error,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Keyset pagination over (created_at DESC, id DESC): stable under concurrent inserts. */
+function decodeCursor(cursor: string | undefined): { at: string; id: string } | undefined {
+  if (cursor === undefined) return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const [at, id] = text.split('|');
+  if (!at || !id || Number.isNaN(Date.parse(at)) || !/^[0-9a-f-]{36}$/.test(id))
+    throw new DomainError('ValidationFailed', 'the cursor is not one this API issued', {
+      issues: [{ path: 'cursor', message: 'invalid cursor' }],
+    });
+  return { at, id };
+}
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
+}
+
+function page<R extends { created_at: Date; id: string }, T>(
+  rows: R[],
+  limit: number,
+  map: (r: R) => T,
+): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return rows.length > limit && last
+    ? { items: items.map(map), nextCursor: encodeCursor(last.created_at, last.id) }
+    : { items: items.map(map) };
+}
+
+export class PgVmRequestStore implements VmRequestStore {
+  constructor(private readonly manager: EntityManager) {}
+
+  async insert(r: NewVmRequest): Promise<VmRequestRecord> {
+    try {
+      const rows: RequestRow[] = await this.manager.query(
+        `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
+           "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+        [
+          r.name,
+          r.ownerId,
+          r.vcpus,
+          r.memoryMb,
+          r.diskGb,
+          r.imageId,
+          r.networkId,
+          r.lifecycleClass,
+          r.antiAffinityGroup,
+          JSON.stringify(r.labels),
+          r.purpose,
+          r.idempotencyKey,
+          r.requestHash,
+          JSON.stringify(r.history),
+        ],
+      );
+      return toRequest(rows[0]!);
+    } catch (error) {
+      if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
+        throw new DomainError('IdempotencyConflict', 'this Idempotency-Key is being used concurrently', {});
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<VmRequestRecord | undefined> {
+    const rows: RequestRow[] = await this.manager.query(`SELECT * FROM "vm_requests" WHERE "id" = $1`, [id]);
+    return rows[0] ? toRequest(rows[0]) : undefined;
+  }
+
+  async findByIdempotencyKey(ownerId: string, key: string): Promise<VmRequestRecord | undefined> {
+    const rows: RequestRow[] = await this.manager.query(
+      `SELECT * FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2`,
+      [ownerId, key],
+    );
+    return rows[0] ? toRequest(rows[0]) : undefined;
+  }
+
+  async list(filter: ListFilter): Promise<Page<VmRequestRecord>> {
+    const after = decodeCursor(filter.cursor);
+    const rows: RequestRow[] = await this.manager.query(
+      `SELECT * FROM "vm_requests"
+       WHERE ($1::uuid IS NULL OR "owner_id" = $1)
+         AND ($2::text IS NULL OR "state" = $2)
+         AND ($3::jsonb IS NULL OR "labels" @> $3::jsonb)
+         AND ($4::timestamptz IS NULL OR ("created_at", "id") < ($4::timestamptz, $5::uuid))
+       ORDER BY "created_at" DESC, "id" DESC LIMIT $6`,
+      [
+        filter.ownerId ?? null,
+        filter.state ?? null,
+        filter.label ? JSON.stringify({ [filter.label.key]: filter.label.value }) : null,
+        after?.at ?? null,
+        after?.id ?? null,
+        filter.limit + 1,
+      ],
+    );
+    return page(rows, filter.limit, toRequest);
+  }
+
+  async update(
+    id: string,
+    expectedVersion: number,
+    patch: VmRequestPatch,
+  ): Promise<VmRequestRecord | undefined> {
+    const sets: string[] = [`"version" = "version" + 1`, `"updated_at" = now()`];
+    const params: unknown[] = [id, expectedVersion];
+    const set = (column: string, value: unknown, cast = ''): void => {
+      params.push(value);
+      sets.push(`"${column}" = $${params.length}${cast}`);
+    };
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.stateReason !== undefined) set('state_reason', patch.stateReason);
+    if (patch.approvalPlan !== undefined) set('approval_plan', JSON.stringify(patch.approvalPlan), '::jsonb');
+    if (patch.error !== undefined)
+      set('error', patch.error === null ? null : JSON.stringify(patch.error), '::jsonb');
+    if (patch.hostId !== undefined) set('host_id', patch.hostId);
+    if (patch.appendHistory !== undefined) {
+      params.push(JSON.stringify([patch.appendHistory]));
+      sets.push(`"history" = "history" || $${params.length}::jsonb`);
+    }
+    // The version in the WHERE is the optimistic lock: a writer that read an older row matches nothing.
+    const result: unknown = await this.manager.query(
+      `UPDATE "vm_requests" SET ${sets.join(', ')} WHERE "id" = $1 AND "version" = $2 RETURNING *`,
+      params,
+    );
+    const row = rowsOf<RequestRow>(result)[0];
+    return row ? toRequest(row) : undefined;
+  }
+
+  async usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage> {
+    const owners =
+      'ownerId' in scope
+        ? `r."owner_id" = $1::uuid`
+        : `r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)`;
+    const rows: Array<{ instances: number; vcpus: number; memory_mb: number }> = await this.manager.query(
+      `SELECT count(*)::int AS "instances", coalesce(sum(r."vcpus"), 0)::int AS "vcpus",
+              coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb"
+       FROM "vm_requests" r
+       WHERE ${owners} AND r."id" <> $2
+         AND (r."state" IN ${IN_FLIGHT}
+           OR (r."state" = 'running' AND EXISTS (
+             SELECT 1 FROM "instances" i WHERE i."vm_request_id" = r."id" AND i."state" NOT IN ${DEAD_INSTANCE})))`,
+      ['ownerId' in scope ? scope.ownerId : scope.group, excludeRequestId],
+    );
+    const row = rows[0];
+    return { instances: row?.instances ?? 0, vcpus: row?.vcpus ?? 0, memoryMb: row?.memory_mb ?? 0 };
+  }
+
+  async nameTaken(name: string, excludeRequestId?: string): Promise<boolean> {
+    const rows: unknown[] = await this.manager.query(
+      `SELECT 1 FROM "instances" WHERE "name" = $1 AND "state" NOT IN ${DEAD_INSTANCE}
+       UNION ALL
+       SELECT 1 FROM "vm_requests" WHERE "name" = $1 AND "state" IN ${IN_FLIGHT}
+         AND ($2::uuid IS NULL OR "id" <> $2::uuid)
+       LIMIT 1`,
+      [name, excludeRequestId ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  async lock(key: string): Promise<void> {
+    await this.manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`norm:vm-request:${key}`]);
+  }
+
+  async saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void> {
+    for (const p of plan) {
+      if (p.status === 'not_reached') continue;
+      await this.manager.query(
+        `INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
+           "decided_by", "reason", "detail", "decided_at")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
+           "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason", "detail" = EXCLUDED."detail",
+           "decided_at" = EXCLUDED."decided_at"`,
+        [
+          requestId,
+          p.index,
+          p.step,
+          p.kind,
+          p.status,
+          p.groups,
+          p.status === 'pending' ? null : 'system:approval',
+          p.reason,
+          JSON.stringify(p.detail),
+          p.decidedAt,
+        ],
+      );
+    }
+  }
+
+  async ownerGroups(ownerId: string): Promise<string[]> {
+    const rows: Array<{ group_name: string }> = await this.manager.query(
+      `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
+      [ownerId],
+    );
+    return rows.map((r) => r.group_name);
+  }
+}
+
+interface InstanceRow {
+  id: string;
+  vm_request_id: string;
+  name: string;
+  owner_id: string;
+  host_id: string | null;
+  domain_name: string;
+  domid: number | null;
+  lifecycle_class: 'cattle' | 'pet';
+  state: InstanceRecord['state'];
+  disk_volume: string | null;
+  ip: string | null;
+  mac: string | null;
+  last_heartbeat_at: Date | null;
+  labels: Record<string, string>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const INSTANCE_COLUMNS = `"id", "vm_request_id", "name", "owner_id", "host_id", "domain_name", "domid", "lifecycle_class",
+  "state", "disk_volume", host("ip") AS "ip", "mac", "last_heartbeat_at", "labels", "version", "created_at", "updated_at"`;
+
+function toInstance(r: InstanceRow): InstanceRecord {
+  return {
+    id: r.id,
+    vmRequestId: r.vm_request_id,
+    name: r.name,
+    ownerId: r.owner_id,
+    hostId: r.host_id,
+    domainName: r.domain_name,
+    domid: r.domid,
+    lifecycleClass: r.lifecycle_class,
+    state: r.state,
+    diskVolume: r.disk_volume,
+    ip: r.ip,
+    mac: r.mac,
+    lastHeartbeatAt: r.last_heartbeat_at,
+    labels: r.labels,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class PgInstanceStore implements InstanceStore {
+  constructor(private readonly manager: EntityManager) {}
+
+  async create(i: NewInstance): Promise<InstanceRecord> {
+    try {
+      const rows: InstanceRow[] = await this.manager.query(
+        `INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "labels")
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${INSTANCE_COLUMNS}`,
+        [
+          i.vmRequestId,
+          i.name,
+          i.ownerId,
+          i.hostId,
+          i.domainName,
+          i.lifecycleClass,
+          JSON.stringify(i.labels),
+        ],
+      );
+      return toInstance(rows[0]!);
+    } catch (error) {
+      if (isUniqueViolation(error, 'uq_instances_live_name'))
+        throw new DomainError('Conflict', 'a live instance already has this name', { name: i.name });
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<InstanceRecord | undefined> {
+    const rows: InstanceRow[] = await this.manager.query(
+      `SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "id" = $1`,
+      [id],
+    );
+    return rows[0] ? toInstance(rows[0]) : undefined;
+  }
+
+  async getByRequest(requestId: string): Promise<InstanceRecord | undefined> {
+    const rows: InstanceRow[] = await this.manager.query(
+      `SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "vm_request_id" = $1`,
+      [requestId],
+    );
+    return rows[0] ? toInstance(rows[0]) : undefined;
+  }
+
+  async list(filter: InstanceFilter): Promise<Page<InstanceRecord>> {
+    const after = decodeCursor(filter.cursor);
+    const rows: InstanceRow[] = await this.manager.query(
+      `SELECT ${INSTANCE_COLUMNS} FROM "instances"
+       WHERE ($1::uuid IS NULL OR "owner_id" = $1)
+         AND ($2::text IS NULL OR "state" = $2)
+         AND ($3::jsonb IS NULL OR "labels" @> $3::jsonb)
+         AND ($4::uuid IS NULL OR "host_id" = $4)
+         AND ($5::timestamptz IS NULL OR ("created_at", "id") < ($5::timestamptz, $6::uuid))
+       ORDER BY "created_at" DESC, "id" DESC LIMIT $7`,
+      [
+        filter.ownerId ?? null,
+        filter.state ?? null,
+        filter.label ? JSON.stringify({ [filter.label.key]: filter.label.value }) : null,
+        filter.hostId ?? null,
+        after?.at ?? null,
+        after?.id ?? null,
+        filter.limit + 1,
+      ],
+    );
+    return page(rows, filter.limit, toInstance);
+  }
+
+  async update(
+    id: string,
+    expectedVersion: number,
+    patch: InstancePatch,
+  ): Promise<InstanceRecord | undefined> {
+    const sets: string[] = [`"version" = "version" + 1`, `"updated_at" = now()`];
+    const params: unknown[] = [id, expectedVersion];
+    const set = (column: string, value: unknown): void => {
+      params.push(value);
+      sets.push(`"${column}" = $${params.length}`);
+    };
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.domid !== undefined) set('domid', patch.domid);
+    if (patch.diskVolume !== undefined) set('disk_volume', patch.diskVolume);
+    if (patch.ip !== undefined) set('ip', patch.ip);
+    if (patch.mac !== undefined) set('mac', patch.mac);
+    if (patch.instanceTokenHash !== undefined) set('instance_token_hash', patch.instanceTokenHash);
+    const result: unknown = await this.manager.query(
+      `UPDATE "instances" SET ${sets.join(', ')} WHERE "id" = $1 AND "version" = $2 RETURNING ${INSTANCE_COLUMNS}`,
+      params,
+    );
+    const row = rowsOf<InstanceRow>(result)[0];
+    return row ? toInstance(row) : undefined;
+  }
+}
+
+export class PgOperationWriter implements OperationWriter {
+  constructor(private readonly manager: EntityManager) {}
+
+  async create(op: NewOperation): Promise<string> {
+    const rows: Array<{ id: string }> = await this.manager.query(
+      `INSERT INTO "operations" ("kind", "target_type", "target_id", "requested_by", "deadline_at")
+       VALUES ($1, $2, $3, $4, $5) RETURNING "id"`,
+      [op.kind, op.targetType, op.targetId, op.requestedBy, op.deadlineAt],
+    );
+    return rows[0]!.id;
+  }
+
+  async openFor(targetType: string, targetId: string): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.manager.query(
+      `SELECT "id" FROM "operations" WHERE "target_type" = $1 AND "target_id" = $2
+         AND "state" IN ('pending', 'running') ORDER BY "created_at" DESC`,
+      [targetType, targetId],
+    );
+    return rows.map((r) => r.id);
+  }
+}
+
+export class PgHostProvisionCounter implements HostProvisionCounter {
+  constructor(private readonly manager: EntityManager) {}
+
+  async recordProvisionResult(
+    hostId: string,
+    ok: boolean,
+    blockAfter: number,
+  ): Promise<{ blocked: boolean }> {
+    if (ok) {
+      await this.manager.query(`UPDATE "hosts" SET "consecutive_provision_failures" = 0 WHERE "id" = $1`, [
+        hostId,
+      ]);
+      return { blocked: false };
+    }
+    // Sets the block once, at the threshold, so the audit records one event and an operator's clear sticks.
+    const result: unknown = await this.manager.query(
+      `UPDATE "hosts" SET "consecutive_provision_failures" = "consecutive_provision_failures" + 1,
+         "placement_blocked_reason" = CASE
+           WHEN "consecutive_provision_failures" + 1 >= $2 AND "placement_blocked_reason" IS NULL
+           THEN 'provisioning failed ' || ("consecutive_provision_failures" + 1) || ' times in a row'
+           ELSE "placement_blocked_reason" END,
+         "updated_at" = now()
+       WHERE "id" = $1
+       RETURNING "consecutive_provision_failures" AS "n"`,
+      [hostId, blockAfter],
+    );
+    const n = rowsOf<{ n: number }>(result)[0]?.n ?? 0;
+    return { blocked: n === blockAfter };
+  }
+}
+
+export function vmRequestTx(manager: EntityManager): VmRequestTx {
+  return {
+    ...inventoryTx(manager),
+    requests: new PgVmRequestStore(manager),
+    instanceStore: new PgInstanceStore(manager),
+    outbox: new OutboxWriterRepository(manager),
+    tokens: new PgTokenStore(manager),
+    operations: new PgOperationWriter(manager),
+    provisionCounter: new PgHostProvisionCounter(manager),
+  };
+}
+
+/** One Postgres transaction per unit: state change, job and audit event commit together. */
+export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
+  constructor(private readonly dataSource: DataSource) {}
+
+  run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction((manager) => work(vmRequestTx(manager)));
+  }
+}
