@@ -101,17 +101,31 @@ export class SshXenHost implements XenHost {
     return { changed: true, domid: created?.domid };
   }
 
+  /**
+   * Gone afterwards, gracefully if the guest cooperates within `timeoutMs`, else destroyed.
+   * `xl shutdown -ww` returns once that domid is destroyed, but the name can come back under
+   * a new domid (a reboot already in flight, on_poweroff=restart), so it is asked again until
+   * the name is gone or the deadline passes.
+   */
   async shutdownDomain(name: string, timeoutMs: number): Promise<IdempotentResult & { forced: boolean }> {
-    try {
-      await this.shell.exec(xlShutdownArgv(name), { timeoutMs });
-      return { changed: true, forced: false };
-    } catch (err) {
-      if (err instanceof DomainNotFound) return { changed: false, forced: false };
-      // Only a guest that did not stop in time is forced; an unreachable host is not a
-      // reason to destroy anything (the destroy would fail the same way anyway).
-      if (!(err instanceof CommandTimeout)) throw err;
-      this.logger.warn('graceful shutdown timed out; destroying', { host: this.hostName, name, timeoutMs });
+    const deadline = performance.now() + timeoutMs;
+    let changed = false;
+    for (;;) {
+      const remaining = Math.floor(deadline - performance.now());
+      if (remaining <= 0) break;
+      try {
+        await this.shell.exec(xlShutdownArgv(name), { timeoutMs: remaining });
+        changed = true;
+      } catch (err) {
+        if (err instanceof DomainNotFound) return { changed, forced: false };
+        // Only a guest that did not stop in time is forced; a host that could not even be
+        // reached is not a reason to destroy anything (the destroy would fail the same way).
+        if (!(err instanceof CommandTimeout) || err.details.phase !== 'exec') throw err;
+        break;
+      }
+      if (!(await this.findDomain(name))) return { changed: true, forced: false };
     }
+    this.logger.warn('graceful shutdown timed out; destroying', { host: this.hostName, name, timeoutMs });
     try {
       await this.shell.exec(xlDestroyArgv(name));
       return { changed: true, forced: true };

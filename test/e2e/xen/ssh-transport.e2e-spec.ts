@@ -93,10 +93,15 @@ describe.each(MODES)('SSH transport over %s', (mode) => {
     sim.faults.setLatency(150);
     const ok = await p.forHost(endpoint).exec(['xl', 'list']);
     expect(ok.durationMs).toBeGreaterThanOrEqual(140);
+    const seen = sim.commands(['xl', 'list']).length;
     const t0 = performance.now();
     const err = await failure(p.forHost(endpoint).exec(['xl', 'list'], { timeoutMs: 60 }));
     expect(err.code).toBe('CommandTimeout');
     expect(performance.now() - t0).toBeLessThan(500);
+    // The abandoned command may still reach the host after its caller gave up (under sshd
+    // the forwarder needs a moment to start); wait for it, so it cannot take a fault that
+    // a later test injects.
+    await expectEventually(async () => Promise.resolve(sim.commands(['xl', 'list']).length > seen));
   });
 
   it('next-N failures surface as typed errors, then commands succeed again', async () => {

@@ -20,7 +20,7 @@ describe('xl argv builders', () => {
     expect(xlListArgv()).toEqual(['xl', 'list']);
     expect(xlListLongArgv()).toEqual(['xl', 'list', '-l']);
     expect(xlCreateArgv('/etc/xen/norm/web-1.cfg')).toEqual(['xl', 'create', '/etc/xen/norm/web-1.cfg']);
-    expect(xlShutdownArgv('web-1')).toEqual(['xl', 'shutdown', '-w', 'web-1']);
+    expect(xlShutdownArgv('web-1')).toEqual(['xl', 'shutdown', '-ww', 'web-1']);
     expect(xlDestroyArgv('web-1')).toEqual(['xl', 'destroy', 'web-1']);
     expect(xlRebootArgv('web-1')).toEqual(['xl', 'reboot', 'web-1']);
     expect(xlPauseArgv('web-1')).toEqual(['xl', 'pause', 'web-1']);

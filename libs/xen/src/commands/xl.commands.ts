@@ -23,10 +23,15 @@ export function xlCreateArgv(cfgPath: string): Argv {
   return ['xl', 'create', cfgPath];
 }
 
-/** `-w` waits for the shutdown to complete, so the caller's own deadline decides when to destroy. */
+/**
+ * `-ww` waits until the domain is destroyed, not merely shut down (`-w` returns at `---s--`,
+ * while the domain still holds its memory and disks; XL.md 3.2). Norm's shutdown means
+ * "gone afterwards", which decommission needs before it removes volumes; the caller's own
+ * deadline decides when to stop waiting and destroy.
+ */
 export function xlShutdownArgv(name: string): Argv {
   assertDomainName(name);
-  return ['xl', 'shutdown', '-w', name];
+  return ['xl', 'shutdown', '-ww', name];
 }
 
 export function xlDestroyArgv(name: string): Argv {

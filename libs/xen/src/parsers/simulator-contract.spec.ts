@@ -7,6 +7,7 @@ import {
   xlListArgv,
   xlListLongArgv,
   xlPauseArgv,
+  xlShutdownArgv,
 } from '../commands/xl.commands';
 import { classifyRemoteFailure } from '../errors/xen.errors';
 import { quoteArgv } from '../shell/shell-quote';
@@ -92,6 +93,50 @@ describe('builders and parsers against the simulated host', () => {
     await expect(run(host, lvRemoveArgv(vgName, 'web-1'))).rejects.toMatchObject({
       details: expect.objectContaining({ kind: 'VolumeNotFound' }) as unknown,
     });
+  });
+
+  it('classifies exactly the failures the simulated 4.17 host prints', async () => {
+    const host = new SimulatedXenHost({ hostname: 'xen-contract', timings: { shutdownMs: 0, cleanupMs: 0 } });
+    const kind = (argv: readonly string[]): Promise<unknown> =>
+      run(host, argv).then(
+        () => 'ok',
+        (err: { code: string; details: { kind?: string } }) => err.details.kind ?? err.code,
+      );
+    expect(await kind(xlShutdownArgv('ghost'))).toBe('DomainNotFound');
+    expect(await kind(xlPauseArgv('ghost'))).toBe('DomainNotFound');
+    expect(await kind(['xl', 'list', 'ghost'])).toBe('DomainNotFound');
+    expect(await kind(['xl', 'list', '99'])).toBe('DomainNotFound');
+    expect(await kind(['xl', 'domid', 'ghost'])).toBe('DomainNotFound');
+    expect(await kind(['xl', 'destroy', '99'])).toBe('DomainNotFound');
+
+    await run(host, lvCreateArgv('vg0', 'big', 64));
+    expect(await kind(lvCreateArgv('vg0', 'big', 64))).toBe('VolumeExists');
+    expect(await kind(lvCreateArgv('vg0', 'huge', 1024 * 1024))).toBe('InsufficientStorage');
+    expect(await kind(lvRemoveArgv('vg0', 'ghost'))).toBe('VolumeNotFound');
+
+    const cfg = (name: string, memoryMb: number, disk: string): string => {
+      const path = `${host.configDir}/${name}.cfg`;
+      host.fs.writeFile(
+        path,
+        renderXlCfg({
+          name,
+          vcpus: 1,
+          memoryMb,
+          boot: { kind: 'kernel', kernel: '/boot/vmlinuz' },
+          disks: [{ target: disk, vdev: 'xvda', access: 'rw' }],
+          vifs: [],
+        }),
+      );
+      return path;
+    };
+    host.faults.setFreeMemoryMb(128);
+    expect(await kind(xlCreateArgv(cfg('big', 1024, '/dev/vg0/big')))).toBe('InsufficientMemory');
+    // libxl stats the disk before it builds anything, so a missing disk wins over memory.
+    expect(await kind(xlCreateArgv(cfg('nodisk', 1024, '/dev/vg0/nodisk')))).toBe('XlCommandError');
+    expect(await kind(xlCreateArgv(cfg('small', 64, '/dev/vg0/big')))).toBe('ok');
+    expect(await kind(xlCreateArgv(cfg('small', 64, '/dev/vg0/big')))).toBe('DomainExists');
+    expect(await kind(xlShutdownArgv('small'))).toBe('ok');
+    expect(parseXlList(await run(host, xlListArgv())).map((d) => d.name)).toEqual(['Domain-0']);
   });
 
   it('the simulator splits quoted command lines back into the same argv', () => {

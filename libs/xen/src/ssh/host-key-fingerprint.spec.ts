@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,9 +10,15 @@ describe('hostKeyFingerprint', () => {
   it('prints exactly what ssh-keygen -lf prints', () => {
     const pair = usableKeyPair();
     const parsed = pair.parsedPublic;
-    const file = join(mkdtempSync(join(tmpdir(), 'norm-fp-')), 'key.pub');
-    writeFileSync(file, `${pair.public}\n`);
-    const keygen = execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1];
+    const dir = mkdtempSync(join(tmpdir(), 'norm-fp-'));
+    let keygen: string | undefined;
+    try {
+      const file = join(dir, 'key.pub');
+      writeFileSync(file, `${pair.public}\n`);
+      keygen = execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1];
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(hostKeyFingerprint(parsed.getPublicSSH())).toBe(keygen);
   });
 

@@ -65,6 +65,8 @@ interface Live {
   sftp?: Promise<SFTPWrapper>;
   sftpBusy: number;
   sftpIdleTimer?: NodeJS.Timeout;
+  /** Bytes received from the host so far (see DroppedBeforeExec). */
+  received(): number;
 }
 
 type State =
@@ -138,17 +140,30 @@ export class SshHostConnection implements RemoteShell {
     const command = quoteArgv(this.endpoint.sudo ? ['sudo', '-n', ...argv] : [...argv]);
     const started = performance.now();
     const outcome = await this.withDeadline(argv, timeoutMs, async (signal, setPhase) => {
-      setPhase('queue');
-      const release = await this.limiter.acquire(signal);
-      let handedOver = false;
-      try {
-        setPhase('connect');
-        const live = await this.live(signal);
-        setPhase('exec');
-        handedOver = true;
-        return await this.runChannel(live, argv, command, signal, release);
-      } finally {
-        if (!handedOver) release();
+      for (let attempt = 1; ; attempt++) {
+        setPhase('queue');
+        const release = await this.limiter.acquire(signal);
+        let handedOver = false;
+        try {
+          setPhase('connect');
+          const live = await this.live(signal);
+          setPhase('exec');
+          handedOver = true;
+          return await this.runChannel(live, argv, command, signal, release);
+        } catch (err) {
+          // A pooled connection can die (host dropped it, NAT forgot it) just before we
+          // hand it a command; we learn of it only when the close arrives. The command
+          // never reached the host, so one retry on a new connection, inside the same
+          // deadline, is safe even for commands that change things.
+          if (!(err instanceof DroppedBeforeExec)) throw err;
+          if (attempt > 1) throw err.error;
+          this.options.logger.debug('ssh connection dropped before the command started; retrying', {
+            host: this.hostName,
+            command: argv[0],
+          });
+        } finally {
+          if (!handedOver) release();
+        }
       }
     });
     const durationMs = Math.round((performance.now() - started) * 10) / 10;
@@ -340,6 +355,10 @@ export class SshHostConnection implements RemoteShell {
       // small channel request waits ~40 ms for the peer's delayed ACK.
       const sock = netConnect({ host: address, port });
       sock.setNoDelay(true);
+      let received = 0;
+      sock.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
       const client = new Client();
       let mismatch: string | undefined;
       let settled = false;
@@ -364,7 +383,13 @@ export class SshHostConnection implements RemoteShell {
         settled = true;
         this.abortAttempt = undefined;
         clearTimeout(guard);
-        const live: Live = { client, dropped: false, inflight: new Set(), sftpBusy: 0 };
+        const live: Live = {
+          client,
+          dropped: false,
+          inflight: new Set(),
+          sftpBusy: 0,
+          received: () => received,
+        };
         client.on('close', () => this.onDrop(live));
         resolve(live);
       });
@@ -458,8 +483,12 @@ export class SshHostConnection implements RemoteShell {
         live.inflight.delete(onDrop);
         release();
       };
+      // ssh2 sends the exec request only after the host confirmed the channel open, so if
+      // not one byte came back since we asked, the host cannot have started the command.
+      const receivedBefore = live.received();
       const onDrop = (err: DomainError): void => {
-        settle(() => reject(err));
+        const unsent = stream === undefined && live.received() === receivedBefore;
+        settle(() => reject(unsent ? new DroppedBeforeExec(err) : err));
         finish();
       };
       const abandon = (): void => {
@@ -507,14 +536,18 @@ export class SshHostConnection implements RemoteShell {
       try {
         live.client.exec(command, (err, channel) => {
           if (err) {
-            onDrop(
-              hostUnreachable(
-                this.hostName,
-                live.dropped ? 'connection lost' : 'channel open refused',
-                { error: err.message },
-                err,
-              ),
+            const failure = hostUnreachable(
+              this.hostName,
+              live.dropped ? 'connection lost' : 'channel open refused',
+              { error: err.message },
+              err,
             );
+            // A refusal on a live connection (MaxSessions) is an answer, not a drop.
+            if (live.dropped) onDrop(failure);
+            else {
+              settle(() => reject(failure));
+              finish();
+            }
             return;
           }
           stream = channel;
@@ -542,7 +575,14 @@ export class SshHostConnection implements RemoteShell {
           if (settled) abandon();
         });
       } catch (err) {
-        onDrop(hostUnreachable(this.hostName, 'channel open failed', {}, err));
+        // ssh2 throws when the socket is no longer writable: the connection is dead even if
+        // its close event has not arrived yet, so retire it for everything riding on it.
+        this.options.logger.debug('ssh channel open failed on a dead socket', {
+          host: this.hostName,
+          error: asError(err).message,
+        });
+        live.client.destroy();
+        this.onDrop(live);
       }
     });
   }
@@ -688,6 +728,17 @@ export class SshHostConnection implements RemoteShell {
       live.client.end();
     }, this.options.idleTimeoutMs);
     this.idleTimer.unref();
+  }
+}
+
+/**
+ * The connection was gone before the host could have received the command (nothing came
+ * back after the channel was requested). Internal to exec(): it retries once on a new
+ * connection, and otherwise throws the HostUnreachable inside.
+ */
+class DroppedBeforeExec extends Error {
+  constructor(readonly error: DomainError) {
+    super(error.message);
   }
 }
 

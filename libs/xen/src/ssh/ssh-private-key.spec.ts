@@ -1,7 +1,7 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type DomainError } from '@norm/core';
 import { usableKeyPair } from './mini-ssh-server.spec-helper';
 import { loadSshPrivateKey } from './ssh-private-key';
@@ -9,6 +9,7 @@ import { loadSshPrivateKey } from './ssh-private-key';
 describe('loadSshPrivateKey', () => {
   const key = usableKeyPair().private;
   const dir = mkdtempSync(join(tmpdir(), 'norm-key-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('prefers the key file, then inline text (with escaped newlines), then the demo default', () => {
     writeFileSync(join(dir, 'id'), key);

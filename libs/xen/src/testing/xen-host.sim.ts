@@ -178,29 +178,38 @@ export class SimFaults {
     return this.net().changeHostKey();
   }
 
-  /** @internal */
+  /**
+   * @internal
+   * Which faults hit a command is decided when it arrives, before any injected latency:
+   * "the next N commands" are the next N to arrive, so a command still sleeping out its
+   * latency after its caller gave up cannot take a fault meant for a later one.
+   */
   async apply(argv: readonly string[], onDrop: () => void): Promise<SimResult | undefined> {
-    if (this.latencyMs > 0) await this.host.sleep(this.latencyMs);
     const hang = this.hangs.find((h) => !h.used && (!h.match || h.match(argv)));
     if (hang) {
       hang.used = true;
       hang.onCaught(argv);
-      await hang.released;
-      this.hangs = this.hangs.filter((h) => h !== hang);
     }
     const dropAt = this.drops.findIndex((d) => !d.match || d.match(argv));
-    if (dropAt >= 0) {
-      this.drops.splice(dropAt, 1);
-      onDrop();
-      throw new SimConnectionDropped();
-    }
-    const failure = this.failures.find((f) => f.remaining > 0 && (!f.match || f.match(argv)));
+    const drop = dropAt >= 0;
+    if (drop) this.drops.splice(dropAt, 1);
+    const failure = drop
+      ? undefined
+      : this.failures.find((f) => f.remaining > 0 && (!f.match || f.match(argv)));
     if (failure) {
       failure.remaining--;
       if (failure.remaining === 0) this.failures = this.failures.filter((f) => f !== failure);
-      return { ...failure.result };
     }
-    return undefined;
+    if (this.latencyMs > 0) await this.host.sleep(this.latencyMs);
+    if (hang) {
+      await hang.released;
+      this.hangs = this.hangs.filter((h) => h !== hang);
+    }
+    if (drop) {
+      onDrop();
+      throw new SimConnectionDropped();
+    }
+    return failure ? { ...failure.result } : undefined;
   }
 }
 
