@@ -1,6 +1,8 @@
 import { NestFactory } from '@nestjs/core';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { NORM_PINO, registerRequestLogging } from '@norm/platform';
 import { Logger } from 'nestjs-pino';
+import { type Logger as Pino } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module';
 import { createFastifyAdapter } from './http/fastify-adapter';
 import { setupOpenApi } from './openapi/openapi';
@@ -25,6 +27,8 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   );
   app.useLogger(app.get(Logger));
   app.flushLogs();
+  // Before any route exists, so the hooks cover every route, Swagger's included.
+  registerRequestLogging(app.getHttpAdapter().getInstance(), app.get<Pino>(NORM_PINO));
   setupOpenApi(app);
   return app;
 }

@@ -4,7 +4,7 @@ export * from './config/load-config-or-exit';
 export * from './logging/request-id';
 export * from './logging/redaction';
 export * from './logging/root-logger';
-export * from './logging/pino-http.options';
+export * from './logging/request-logging';
 export * from './logging/pino-logger.adapter';
 export * from './logging/response-error-code';
 export { createRedisClient } from './redis/redis.provider';

@@ -5,7 +5,6 @@ import { type DestinationStream, type Logger as Pino } from 'pino';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { dataSourceProvider } from './database/data-source.provider';
-import { pinoHttpOptions } from './logging/pino-http.options';
 import { PinoLoggerAdapter } from './logging/pino-logger.adapter';
 import { createRootLogger, type PlatformApp } from './logging/root-logger';
 import { PlatformLifecycle } from './platform-lifecycle';
@@ -34,8 +33,8 @@ class PlatformFoundationModule {}
  *
  * Provides: NORM_CONFIG (NormConfig), NORM_LOGGER (the core `Logger` port), NORM_PINO (root
  * pino), `DataSource` (initialized TypeORM data source) and `Redis` (general-purpose ioredis
- * client, not for BullMQ). HTTP hosts also get nestjs-pino's request logging and its Nest
- * `Logger` (use it with `app.useLogger(app.get(Logger))`).
+ * client, not for BullMQ), and nestjs-pino's Nest `Logger` (use it with
+ * `app.useLogger(app.get(Logger))`). HTTP hosts add `registerRequestLogging` on Fastify.
  */
 @Global()
 @Module({})
@@ -66,7 +65,9 @@ export class PlatformModule {
     const logging = LoggerModule.forRootAsync({
       imports: [foundation],
       inject: [NORM_PINO],
-      useFactory: (root: Pino) => ({ pinoHttp: pinoHttpOptions(root) }),
+      // nestjs-pino carries Nest's own log lines (use `app.useLogger(app.get(Logger))`). It
+      // installs no middleware: HTTP hosts log requests with `registerRequestLogging`.
+      useFactory: (root: Pino) => ({ pinoHttp: { logger: root }, forRoutes: [] }),
     });
     return {
       module: PlatformModule,

@@ -143,6 +143,15 @@ describe('api process', () => {
     expect(JSON.stringify(api.process.lines)).not.toContain('e2e-secret-token');
     for (const line of api.process.lines) expect(line).toHaveProperty('level');
   });
+
+  // Last: it stops the process the other tests share.
+  it('shuts down on SIGTERM, closing its connections', async () => {
+    const { code, signal } = await api.process.stop('SIGTERM');
+    expect(code === 0 || signal === 'SIGTERM').toBe(true);
+    expect(api.process.lines.some((l) => l.msg === 'connections closed' && l.signal === 'SIGTERM')).toBe(
+      true,
+    );
+  });
 });
 
 describe('api configuration', () => {

@@ -9,19 +9,14 @@ import { REQUEST_ID_HEADER, requestIdFrom } from '@norm/platform';
 const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
- * Fastify decides the request id once, before anything else runs: pino-http, the exception
- * filter and the response header all read `request.id`, so they always agree.
+ * Fastify decides the request id once, before anything else runs: the request logging
+ * hooks, the exception filter and the response header all read `request.id`, so they agree.
  */
 export function createFastifyAdapter(): FastifyAdapter {
-  const adapter = new FastifyAdapter({
+  return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: (req: IncomingMessage) => requestIdFrom(req.headers[REQUEST_ID_HEADER]),
-    // Our logging is pino-http through nestjs-pino; Fastify's own would log every request twice.
+    // Requests are logged by @norm/platform's hooks; Fastify's own logger would log them twice.
     logger: false,
   });
-  adapter.getInstance().addHook('onRequest', (request, reply, done) => {
-    void reply.header(REQUEST_ID_HEADER, request.id);
-    done();
-  });
-  return adapter;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactPaths } from './redaction';
+import { DomainError } from '@norm/core';
+import { REDACTED, redactSecrets } from './redaction';
 import { createRootLogger } from './root-logger';
 
 function capture() {
@@ -69,10 +70,58 @@ describe('createRootLogger', () => {
     expect(error.stack).toContain('boom');
   });
 
-  it('enumerates each secret field once per depth', () => {
-    const paths = redactPaths(1);
-    expect(paths).toContain('token');
-    expect(paths).toContain('*.privateKey');
-    expect(new Set(paths).size).toBe(paths.length);
+  it('redacts secrets in the fields of logged errors and in child bindings', () => {
+    const { logger, lines } = capture();
+    logger
+      .child({ ssh: { privateKey: 'k-binding' } })
+      .warn(
+        { err: new DomainError('HostUnreachable', 'down', { host: 'xen-1', password: 'p-err' }) },
+        'failed',
+      );
+    const text = JSON.stringify(lines[0]);
+    expect(text).not.toContain('k-binding');
+    expect(text).not.toContain('p-err');
+    expect(lines[0]).toMatchObject({
+      ssh: { privateKey: REDACTED },
+      err: { details: { host: 'xen-1', password: REDACTED } },
+    });
+  });
+});
+
+describe('redactSecrets', () => {
+  it('matches field names regardless of case, dashes and underscores', () => {
+    expect(
+      redactSecrets({ private_key: 1, PRIVATE_KEY: 2, 'Private-Key': 3, Authorization: 4, apiKey: 5 }),
+    ).toEqual({
+      private_key: REDACTED,
+      PRIVATE_KEY: REDACTED,
+      'Private-Key': REDACTED,
+      Authorization: REDACTED,
+      apiKey: REDACTED,
+    });
+  });
+
+  it('copies on write and returns objects without secrets as they are', () => {
+    const clean = { a: { b: [1, { c: 'd' }] } };
+    expect(redactSecrets(clean)).toBe(clean);
+    const dirty = { a: { token: 't' }, b: { keep: true } };
+    const out = redactSecrets(dirty);
+    expect(out).toEqual({ a: { token: REDACTED }, b: { keep: true } });
+    expect(dirty.a.token).toBe('t');
+    expect(out.b).toBe(dirty.b);
+  });
+
+  it('redacts deep down but stops at the depth cap on runaway structures', () => {
+    const cyclic: Record<string, unknown> = { password: 'p' };
+    cyclic.self = cyclic;
+    expect(() => redactSecrets(cyclic)).not.toThrow();
+    expect(redactSecrets({ a: { b: { c: { d: { e: { f: { secret: 's' } } } } } } })).toEqual({
+      a: { b: { c: { d: { e: { f: { secret: REDACTED } } } } } },
+    });
+  });
+
+  it('leaves class instances to their serializers', () => {
+    const date = new Date(0);
+    expect(redactSecrets({ at: date }).at).toBe(date);
   });
 });

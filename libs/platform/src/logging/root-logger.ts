@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { pino, type DestinationStream, type Logger as Pino } from 'pino';
-import { REDACTED, redactPaths } from './redaction';
+import { redactSecrets } from './redaction';
 
 export type PlatformApp = 'api' | 'worker';
 
@@ -11,23 +11,39 @@ export interface RootLoggerOptions {
   destination?: DestinationStream;
 }
 
+/** pino's error serializer, with secrets in an error's own fields (e.g. DomainError details) redacted. */
+function serializeError(error: unknown): unknown {
+  // The serializer's result has a prototype of its own; spread it into a plain object to walk it.
+  return redactSecrets(error instanceof Error ? { ...pino.stdSerializers.err(error) } : error);
+}
+
 /**
  * The one pino instance of a process. Every line is JSON with the app name, an ISO time and
- * a textual level (journald and `jq` users read `"level":"warn"` without a lookup table), and
- * passes the same redaction, so no code path can log a secret by forgetting a step.
+ * a textual level (journald and `jq` users read `"level":"warn"` without a lookup table).
+ * Every line's data, every child's bindings and every serialized error pass the same
+ * redaction, so no code path can log a secret by forgetting a step.
  */
 export function createRootLogger({ app, level, destination }: RootLoggerOptions): Pino {
-  return pino(
+  const root = pino(
     {
       level,
       base: { app, pid: process.pid, hostname: hostname() },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: redactPaths(), censor: REDACTED },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (data) => redactSecrets(data),
+      },
       // `error` is the conventional key in our structured calls (`log.warn('msg', { error })`);
       // without a serializer an Error would print as `{}`.
-      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      serializers: { err: serializeError, error: serializeError },
     },
     destination ?? pino.destination({ dest: 1, sync: true }),
   );
+  // pino applies `formatters.bindings` to the root's base only, never to a child's bindings,
+  // so redaction is put in front of `child` itself; children inherit it through the prototype.
+  const pinoProto = Object.getPrototypeOf(root) as Pino;
+  root.child = function redactedChild(this: Pino, bindings, options) {
+    return pinoProto.child.call(this, redactSecrets(bindings), options);
+  } as Pino['child'];
+  return root;
 }

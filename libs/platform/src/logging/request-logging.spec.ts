@@ -1,0 +1,104 @@
+import { fastify, type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PinoLoggerAdapter } from './pino-logger.adapter';
+import { requestIdFrom } from './request-id';
+import { registerRequestLogging } from './request-logging';
+import { noteResponseErrorCode } from './response-error-code';
+import { createRootLogger } from './root-logger';
+
+const lines: Array<Record<string, unknown>> = [];
+const root = createRootLogger({
+  app: 'api',
+  level: 'info',
+  destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+});
+const log = new PinoLoggerAdapter(root);
+let server: FastifyInstance;
+
+beforeAll(async () => {
+  server = fastify({ genReqId: (req) => requestIdFrom(req.headers['x-request-id']) });
+  registerRequestLogging(server, root);
+  server.get('/healthz', () => ({ status: 'ok' }));
+  server.get('/readyz', async (_req, reply) => reply.code(503).send({}));
+  server.get('/hello', () => {
+    log.info('saying hello', { to: 'world' });
+    return { hello: 'world' };
+  });
+  server.post('/things', async (request) => {
+    // Past an await, as a real handler would be after a database call.
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    log.info('thing created', { body: request.body });
+    return { ok: true };
+  });
+  server.get('/refused', (_request, reply) => {
+    noteResponseErrorCode(reply.raw, 'Forbidden');
+    return reply.code(403).send({});
+  });
+  await server.ready();
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(() => {
+  lines.length = 0;
+});
+
+describe('registerRequestLogging', () => {
+  it('echoes the request id and writes one completion line carrying it', async () => {
+    const res = await server.inject({
+      method: 'GET',
+      url: '/hello?x=1',
+      headers: { 'x-request-id': 'abc-1' },
+    });
+    expect(res.headers['x-request-id']).toBe('abc-1');
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'saying hello', requestId: 'abc-1', to: 'world' }),
+      expect.objectContaining({
+        msg: 'request completed',
+        level: 'info',
+        requestId: 'abc-1',
+        req: { method: 'GET', url: '/hello?x=1' },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number) as number,
+      }),
+    ]);
+  });
+
+  it('keeps the request id on lines logged by a handler of a POST with a body, after an await', async () => {
+    const res = await server.inject({
+      method: 'POST',
+      url: '/things',
+      payload: { name: 'x', password: 'p' },
+    });
+    const requestId = res.headers['x-request-id'];
+    expect(lines[0]).toMatchObject({
+      msg: 'thing created',
+      requestId,
+      body: { name: 'x', password: '[redacted]' },
+    });
+  });
+
+  it('logs 4xx at warn with the error code the filter noted', async () => {
+    await server.inject({ method: 'GET', url: '/refused' });
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warn', errorCode: 'Forbidden', res: { statusCode: 403 } }),
+    ]);
+  });
+
+  it('skips successful probes but logs failing ones', async () => {
+    await server.inject({ method: 'GET', url: '/healthz' });
+    expect(lines).toEqual([]);
+    await server.inject({ method: 'GET', url: '/readyz' });
+    expect(lines).toEqual([expect.objectContaining({ level: 'error', res: { statusCode: 503 } })]);
+  });
+
+  it('echoes the id on routes that do not exist', async () => {
+    const res = await server.inject({
+      method: 'GET',
+      url: '/nowhere',
+      headers: { 'x-request-id': 'abc-404' },
+    });
+    expect(res.headers['x-request-id']).toBe('abc-404');
+    expect(lines[0]).toMatchObject({ requestId: 'abc-404', level: 'warn' });
+  });
+});

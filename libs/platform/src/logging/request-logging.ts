@@ -1,0 +1,78 @@
+import { type ServerResponse } from 'node:http';
+import { storage, Store } from 'nestjs-pino/storage';
+import { type Logger as Pino } from 'pino';
+import { REQUEST_ID_HEADER } from './request-id';
+import { responseErrorCode } from './response-error-code';
+
+interface HookRequest {
+  id: string;
+  method: string;
+  url: string;
+  routeOptions: { url?: string };
+}
+interface HookReply {
+  statusCode: number;
+  elapsedTime: number;
+  raw: ServerResponse;
+  header(name: string, value: string): unknown;
+}
+
+/**
+ * The part of a Fastify instance these hooks need. Structural, because Nest's adapter bundles
+ * its own copy of Fastify whose types are not the root package's.
+ */
+export interface RequestHookTarget {
+  addHook(
+    name: 'onRequest' | 'preHandler' | 'onResponse',
+    hook: (request: HookRequest, reply: HookReply, done: () => void) => void,
+  ): unknown;
+}
+
+/** Routes whose successful requests are not logged: probes hit them every few seconds. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz']);
+
+/**
+ * Request logging for a Fastify-based host, as three Fastify hooks. The request id itself is
+ * decided by the adapter's `genReqId` (see `requestIdFrom`), once, before any hook runs.
+ *
+ * - onRequest: echo the id in `x-request-id`, on every response including 404s and errors.
+ * - preHandler: run the rest of the request (Nest's guards, pipes, controller, domain) inside
+ *   nestjs-pino's async context with a child logger bound to `requestId`, so every line logged
+ *   on behalf of the request carries the id (the `Logger` port reads this context). It is
+ *   entered after body parsing on purpose: parsing resumes from socket events, which would
+ *   drop a context entered earlier, so a POST's handler would log without its id.
+ * - onResponse: ONE completion line (method, url, status, time, error code if any); 4xx at
+ *   warn, 5xx at error; successful probe requests are skipped.
+ *
+ * This replaces nestjs-pino's pino-http middleware: that path ran every request through
+ * middie and Nest's middleware wrapper and built two child loggers, which cost the API a
+ * large share of its throughput (bench/http-floor). Nest's own log lines still go through
+ * nestjs-pino's `Logger`.
+ */
+export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    storage.run(new Store(root.child({ requestId: request.id })), done);
+  });
+
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    if (status < 400 && QUIET_ROUTES.has(request.routeOptions.url ?? '')) return done();
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    root[level](
+      {
+        requestId: request.id,
+        req: { method: request.method, url: request.url },
+        res: { statusCode: status },
+        responseTime: Math.round(reply.elapsedTime * 10) / 10,
+        errorCode: responseErrorCode(reply.raw),
+      },
+      'request completed',
+    );
+    done();
+  });
+}
