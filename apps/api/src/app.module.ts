@@ -6,6 +6,7 @@ import { HealthModule } from './health/health.module';
 import { InventoryHttpModule } from './hosts/inventory-http.module';
 import { ApiHttpModule } from './http/http.module';
 import { IdentityModule } from './identity/identity.module';
+import { VmRequestsHttpModule } from './vm-requests/vm-requests-http.module';
 
 export interface AppModuleOptions {
   config?: NormConfig;
@@ -32,6 +33,7 @@ export class AppModule {
         // Registers the global deny-by-default guard: every route needs @RequirePermission or @Public().
         IdentityModule,
         InventoryHttpModule.forRoot({ xen: options.xen }),
+        VmRequestsHttpModule,
         ...(options.extraModules ?? []),
       ],
     };

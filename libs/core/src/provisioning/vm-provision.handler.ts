@@ -131,11 +131,9 @@ async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | u
     }
     if (!instance)
       throw new DomainError('Conflict', 'a provisioning request without an instance', { requestId });
-    const [host, image, network] = await Promise.all([
-      tx.hosts.get(request.hostId!),
-      request.imageId ? tx.images.get(request.imageId) : undefined,
-      request.networkId ? tx.networks.get(request.networkId) : undefined,
-    ]);
+    const host = await tx.hosts.get(request.hostId!);
+    const image = request.imageId ? await tx.images.get(request.imageId) : undefined;
+    const network = request.networkId ? await tx.networks.get(request.networkId) : undefined;
     if (!host) throw new NotFound('host', request.hostId!);
     if (!image) throw new NotFound('image', request.imageId ?? '');
     if (!network) throw new NotFound('network', request.networkId ?? '');

@@ -20,6 +20,9 @@ import {
 } from './vm-request.port';
 import { assertTransition, InvalidTransition, type VmRequestState } from './vm-request.state';
 
+/** Printable and bounded: the key is stored and compared, never interpreted. */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,200}$/;
+
 export interface VmRequestInput {
   name: string;
   vcpus: number;
@@ -75,6 +78,10 @@ export class VmRequestService {
     if (ctx.subject.kind !== 'principal') throw new DomainError('Forbidden', 'only principals request VMs');
     const ownerId = ctx.subject.principal.id;
     this.checkBounds(input);
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey))
+      throw new ValidationFailed('the Idempotency-Key header is invalid', [
+        { path: 'Idempotency-Key', message: 'letters, digits and . _ : -, 1 to 200 characters' },
+      ]);
     const hash = requestHash(input);
     return this.uow.run(async (tx) => {
       if (idempotencyKey !== undefined) {
@@ -277,11 +284,10 @@ export class VmRequestService {
   }
 
   private async plan(tx: VmRequestTx, r: VmRequestRecord): Promise<PlacementPlan> {
-    const [hosts, reservations, placed] = await Promise.all([
-      tx.hosts.list(),
-      tx.placement.reservations(),
-      tx.placement.placedInstances(),
-    ]);
+    // One transaction is one connection: queries on it run one after the other.
+    const hosts = await tx.hosts.list();
+    const reservations = await tx.placement.reservations();
+    const placed = await tx.placement.placedInstances();
     const { antiAffinityMode, ...options } = this.options.placement;
     return planPlacement(
       {
@@ -348,10 +354,8 @@ export class VmRequestService {
   }
 
   private async checkReferences(tx: VmRequestTx, input: VmRequestInput): Promise<void> {
-    const [image, network] = await Promise.all([
-      tx.images.get(input.imageId),
-      tx.networks.get(input.networkId),
-    ]);
+    const image = await tx.images.get(input.imageId);
+    const network = await tx.networks.get(input.networkId);
     const issues: Array<{ path: string; message: string }> = [];
     if (!image) issues.push({ path: 'imageId', message: 'no such image' });
     else if (input.diskGb < image.defaultDiskGb)

@@ -1,0 +1,50 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import {
+  type ActingContext,
+  type InstanceRecord,
+  InstanceService,
+  type OperationView,
+  type Page,
+} from '@norm/core';
+import { IdParams } from '../hosts/hosts.dto';
+import { Acting, RequirePermission } from '../identity/permission.decorator';
+import { InstanceActionParams, InstanceListQuery, WaitQuery } from './instances.dto';
+
+@ApiTags('instances')
+@Controller('v1/instances')
+export class InstancesController {
+  constructor(@Inject(InstanceService) private readonly instances: InstanceService) {}
+
+  @Get()
+  @RequirePermission('instances:read')
+  list(@Acting() ctx: ActingContext, @Query() q: InstanceListQuery): Promise<Page<InstanceRecord>> {
+    return this.instances.list(ctx, {
+      ownerId: q.owner,
+      state: q.state,
+      hostId: q.host,
+      label: q.label,
+      cursor: q.cursor,
+      limit: q.limit,
+    });
+  }
+
+  @Get(':id')
+  @RequirePermission('instances:read')
+  get(@Acting() ctx: ActingContext, @Param() params: IdParams): Promise<InstanceRecord> {
+    return this.instances.get(ctx, params.id);
+  }
+
+  /** 202 with the operation to poll; `?wait=30s` returns it once finished (or when the wait ends). */
+  @Post(':id/actions/:action')
+  @HttpCode(202)
+  @RequirePermission('instances:act')
+  async act(
+    @Acting() ctx: ActingContext,
+    @Param() params: InstanceActionParams,
+    @Query() q: WaitQuery,
+  ): Promise<OperationView> {
+    const op = await this.instances.act(ctx, params.id, params.action);
+    return q.wait ? this.instances.operation(ctx, op.id, q.wait) : op;
+  }
+}

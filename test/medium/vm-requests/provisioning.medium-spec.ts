@@ -1,0 +1,260 @@
+import {
+  handleInstanceAction,
+  handleVmProvision,
+  HostLimiter,
+  InstanceService,
+  type JobContext,
+  QuotaStep,
+  silentLogger,
+  systemClock,
+  VmRequestService,
+} from '@norm/core';
+import { OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { sshOptions, SshXenHostFactory } from '@norm/xen';
+import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../harness/test-database';
+import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
+
+const db = useTestDatabase();
+
+let fleet: SimulatedFleet;
+let factory: SshXenHostFactory;
+let cat: Catalogue;
+let sim: SimulatedFleetHost;
+let hostId: string;
+
+const ctx = (attempt = 1): JobContext => ({ jobId: 'test', attempt, signal: new AbortController().signal });
+
+function services() {
+  const uow = new PgVmRequestUnitOfWork(db.dataSource);
+  const requests = new VmRequestService(uow, [new QuotaStep({ perPrincipal: {}, groups: {} })], systemClock, {
+    bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
+    placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
+  });
+  const limiter = new HostLimiter(2, 16);
+  const provision = handleVmProvision({
+    uow,
+    requests,
+    xen: factory,
+    limiter,
+    clock: systemClock,
+    log: silentLogger,
+    options: { maxAttempts: 3, blockHostAfter: 3 },
+  });
+  const operations = new OperationRepository(db.dataSource);
+  const instances = new InstanceService(uow, operations, systemClock, { operationDeadlineMs: 60_000 });
+  const action = handleInstanceAction({
+    uow,
+    operations,
+    xen: factory,
+    limiter,
+    clock: systemClock,
+    log: silentLogger,
+    maxAttempts: 3,
+    shutdownTimeoutMs: 2_000,
+  });
+  return { uow, requests, provision, instances, action };
+}
+
+async function live(sql: string, params: unknown[]): Promise<number> {
+  const rows: Array<{ n: number }> = await db.dataSource.query(
+    `SELECT count(*)::int AS n FROM ${sql}`,
+    params,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+const volumesOf = (name: string) => sim.sim.state.lvs.filter((lv) => lv.name.startsWith(name));
+
+beforeAll(async () => {
+  fleet = await startSimulatedFleet({ count: 1, mode: 'inprocess' });
+  sim = fleet.hosts[0]!;
+  factory = new SshXenHostFactory(sshOptions({ privateKey: sim.privateKey }), { configDir: sim.configDir });
+  const host = await aHostRow(db.dataSource, {
+    name: sim.name,
+    address: sim.address,
+    port: sim.port,
+    user: sim.user,
+    fingerprint: sim.fingerprint,
+  });
+  hostId = host.id;
+  cat = await aCatalogue(db.dataSource);
+}, 30_000);
+
+afterAll(async () => {
+  await factory?.close();
+  await fleet?.stop();
+});
+
+beforeEach(async () => {
+  sim.sim.faults.reset();
+  await db.dataSource.query(
+    `UPDATE "hosts" SET "placement_blocked_reason" = NULL, "consecutive_provision_failures" = 0`,
+  );
+});
+
+describe('VmProvision against a simulated host', () => {
+  it('reconciles to one running domain; running the job again changes nothing', async () => {
+    const s = services();
+    const me = aPrincipal();
+    const { request } = await s.requests.create(me, aRequest(cat));
+    await s.provision({ requestId: request.id }, ctx());
+    const after = await s.requests.get(me, request.id);
+    expect(after.state).toBe('running');
+    expect(after.history.map((h) => h.to)).toEqual([
+      'pending_approval',
+      'approved',
+      'provisioning',
+      'running',
+    ]);
+    const domain = sim.sim.state.findByName(request.name);
+    expect(domain).toBeDefined();
+    const { items } = await s.instances.list(me, { limit: 10 });
+    expect(items[0]).toMatchObject({
+      state: 'running',
+      hostId,
+      domainName: request.name,
+      domid: domain!.domid,
+    });
+    expect(items[0]!.ip).toMatch(/^10\./);
+    expect(items[0]!.mac).toMatch(/^00:16:3e:/);
+    expect(await live(`"api_tokens" WHERE "instance_id" = $1 AND "kind" = 'instance'`, [items[0]!.id])).toBe(
+      1,
+    );
+
+    const creates = sim.sim.commands(['xl', 'create']).length;
+    await s.provision({ requestId: request.id }, ctx());
+    expect(sim.sim.commands(['xl', 'create']).length).toBe(creates);
+    expect(sim.sim.state.domainList().filter((d) => d.name === request.name)).toHaveLength(1);
+  });
+
+  it('resumes a run whose worker died at each step: one volume, one domain, one address', async () => {
+    for (const killAt of [
+      'allocate-ip',
+      'create-disk',
+      'create-domain',
+      'confirm',
+      'mark-running',
+    ] as const) {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(cat));
+      let died!: () => void;
+      const dead = new Promise<void>((resolve) => (died = resolve));
+      // A step that never returns is what a kill -9 looks like from the database and the host.
+      const dying = handleVmProvision({
+        uow: s.uow,
+        requests: s.requests,
+        xen: factory,
+        limiter: new HostLimiter(2, 16),
+        clock: systemClock,
+        log: silentLogger,
+        options: { maxAttempts: 3, blockHostAfter: 3 },
+        beforeStep: (step) => {
+          if (step !== killAt) return Promise.resolve();
+          died();
+          return new Promise<void>(() => undefined);
+        },
+      });
+      void dying({ requestId: request.id }, ctx());
+      await dead;
+      await s.provision({ requestId: request.id }, ctx(2));
+      expect((await s.requests.get(me, request.id)).state, killAt).toBe('running');
+      expect(
+        sim.sim.state.domainList().filter((d) => d.name === request.name),
+        killAt,
+      ).toHaveLength(1);
+      expect(volumesOf(request.name), killAt).toHaveLength(1);
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      expect(await live(`"ip_allocations" WHERE "instance_id" = $1`, [instance.id]), killAt).toBe(1);
+    }
+  });
+
+  it('a failing xl create compensates: no volume, no domain, address released, error visible', async () => {
+    const s = services();
+    const me = aPrincipal();
+    const { request } = await s.requests.create(me, aRequest(cat));
+    sim.sim.faults.failNext(1, { exitCode: 3, stderr: 'libxl: error: simulated create failure\n' }, (argv) =>
+      argv.includes('create'),
+    );
+    await s.provision({ requestId: request.id }, ctx());
+    const after = await s.requests.get(me, request.id);
+    expect(after.state).toBe('failed');
+    expect(after.error).toMatchObject({ exitCode: 3 });
+    expect(JSON.stringify(after.error)).toContain('simulated create failure');
+    expect(sim.sim.state.findByName(request.name)).toBeUndefined();
+    expect(volumesOf(request.name)).toHaveLength(0);
+    const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+    expect(instance.state).toBe('failed');
+    expect(
+      await live(`"ip_allocations" WHERE "instance_id" = $1 AND "released_at" IS NULL`, [instance.id]),
+    ).toBe(0);
+    expect(
+      await live(`"audit_events" WHERE "object_id" = $1 AND "action" = 'vm-request.fail'`, [request.id]),
+    ).toBe(1);
+  });
+
+  it('blocks a host from placement after three failed provisions in a row', async () => {
+    const s = services();
+    for (let i = 0; i < 3; i++) {
+      const { request } = await s.requests.create(aPrincipal(), aRequest(cat));
+      sim.sim.faults.failNext(1, { exitCode: 1, stderr: 'boom\n' }, (argv) => argv.includes('create'));
+      await s.provision({ requestId: request.id }, ctx());
+    }
+    const rows: Array<{ r: string | null }> = await db.dataSource.query(
+      `SELECT "placement_blocked_reason" AS r FROM "hosts" WHERE "id" = $1`,
+      [hostId],
+    );
+    expect(rows[0]?.r).toMatch(/3 times in a row/);
+    const { request } = await s.requests.create(aPrincipal(), aRequest(cat));
+    expect(request.state).toBe('failed');
+  });
+
+  it('a transient failure is retried by the queue, then succeeds', async () => {
+    const s = services();
+    const me = aPrincipal();
+    const { request } = await s.requests.create(me, aRequest(cat));
+    sim.sim.faults.dropNextCommand((argv) => argv.includes('create'));
+    const first = await s.provision({ requestId: request.id }, ctx(1)).then(
+      () => 'ok',
+      (e: { code?: string }) => e.code,
+    );
+    await s.provision({ requestId: request.id }, ctx(2));
+    expect((await s.requests.get(me, request.id)).state).toBe('running');
+    expect(sim.sim.state.domainList().filter((d) => d.name === request.name)).toHaveLength(1);
+    expect(['ok', 'HostUnreachable', 'CommandTimeout']).toContain(first);
+  });
+
+  it('stop, start and decommission through operations; decommission frees disk and address', async () => {
+    const s = services();
+    const me = aPrincipal();
+    const { request } = await s.requests.create(me, aRequest(cat));
+    await s.provision({ requestId: request.id }, ctx());
+    const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+
+    const stop = await s.instances.act(me, instance.id, 'stop');
+    expect(stop.state).toBe('pending');
+    await expect(s.instances.act(me, instance.id, 'reboot')).rejects.toMatchObject({
+      code: 'InvalidTransition',
+    });
+    await s.action({ operationId: stop.id }, ctx());
+    expect((await s.instances.operation(me, stop.id)).state).toBe('succeeded');
+    expect((await s.instances.get(me, instance.id)).state).toBe('stopped');
+
+    const start = await s.instances.act(me, instance.id, 'start');
+    await s.action({ operationId: start.id }, ctx());
+    expect((await s.instances.get(me, instance.id)).state).toBe('running');
+    expect(sim.sim.state.findByName(instance.domainName)).toBeDefined();
+
+    const dec = await s.instances.act(me, instance.id, 'decommission');
+    await s.action({ operationId: dec.id }, ctx());
+    expect((await s.instances.operation(me, dec.id)).state).toBe('succeeded');
+    expect((await s.instances.get(me, instance.id)).state).toBe('decommissioned');
+    expect(sim.sim.state.findByName(instance.domainName)).toBeUndefined();
+    expect(volumesOf(instance.domainName)).toHaveLength(0);
+    expect(
+      await live(`"ip_allocations" WHERE "instance_id" = $1 AND "released_at" IS NULL`, [instance.id]),
+    ).toBe(0);
+  });
+});

@@ -1,0 +1,224 @@
+import {
+  type ApprovalStep,
+  DomainError,
+  NamingStep,
+  QuotaStep,
+  systemClock,
+  VmRequestService,
+  type VmRequestServiceOptions,
+} from '@norm/core';
+import { PgVmRequestUnitOfWork } from '@norm/inventory';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../harness/test-database';
+import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } from './builders';
+
+const db = useTestDatabase();
+
+const OPTIONS: VmRequestServiceOptions = {
+  bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
+  placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
+};
+
+function service(steps: ApprovalStep[] = [new QuotaStep({ perPrincipal: { instances: 3 }, groups: {} })]) {
+  return new VmRequestService(new PgVmRequestUnitOfWork(db.dataSource), steps, systemClock, OPTIONS);
+}
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const rows: Array<{ n: number }> = await db.dataSource.query(
+    `SELECT count(*)::int AS n FROM ${sql}`,
+    params,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+async function rejection(p: Promise<unknown>): Promise<DomainError> {
+  try {
+    await p;
+  } catch (error) {
+    if (error instanceof DomainError) return error;
+    throw error;
+  }
+  throw new Error('expected a domain error');
+}
+
+let cat: Catalogue;
+beforeAll(async () => {
+  await aHostRow(db.dataSource);
+  cat = await aCatalogue(db.dataSource);
+});
+
+describe('creating a request', () => {
+  it('approves a request within quota at once, places it and writes one VmProvision job', async () => {
+    const me = aPrincipal();
+    const { request } = await service([
+      new QuotaStep({ perPrincipal: {}, groups: {} }),
+      new NamingStep(/^vm-/),
+    ]).create(me, aRequest(cat));
+    expect(request.state).toBe('approved');
+    expect(request.hostId).not.toBeNull();
+    expect(request.approvalPlan.map((p) => [p.step, p.status])).toEqual([
+      ['quota', 'approved'],
+      ['naming', 'approved'],
+    ]);
+    expect(request.history.map((h) => h.to)).toEqual(['pending_approval', 'approved']);
+    expect(await count(`"outbox" WHERE "job_id" = $1`, [`VmProvision.${request.id}`])).toBe(1);
+    expect(await count(`"approvals" WHERE "vm_request_id" = $1`, [request.id])).toBe(2);
+    expect(await count(`"audit_events" WHERE "object_id" = $1`, [request.id])).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects bad references and sizes naming the field, and records nothing', async () => {
+    const me = aPrincipal();
+    const before = await count(`"vm_requests"`);
+    const e1 = await rejection(
+      service().create(me, aRequest(cat, { imageId: '00000000-0000-4000-8000-000000000000' })),
+    );
+    expect(e1.code).toBe('ValidationFailed');
+    expect(e1.details.issues).toEqual([{ path: 'imageId', message: 'no such image' }]);
+    const e2 = await rejection(service().create(me, aRequest(cat, { vcpus: 64 })));
+    expect(e2.details.issues).toEqual([{ path: 'vcpus', message: 'at most 16' }]);
+    expect(await count(`"vm_requests"`)).toBe(before);
+  });
+
+  it('refuses a name a request in flight already holds', async () => {
+    const me = aPrincipal();
+    await service().create(me, aRequest(cat, { name: 'taken-name' }));
+    const e = await rejection(service().create(aPrincipal(), aRequest(cat, { name: 'taken-name' })));
+    expect(e).toMatchObject({ code: 'Conflict', details: { field: 'name' } });
+  });
+});
+
+describe('idempotency keys', () => {
+  it('a replay with the same body returns the original; a different body is a conflict', async () => {
+    const me = aPrincipal();
+    const body = aRequest(cat, { labels: { b: '2', a: '1' } });
+    const first = await service().create(me, body, 'key-1');
+    // Same content, different key order: still the same body.
+    const again = await service().create(me, { ...body, labels: { a: '1', b: '2' } }, 'key-1');
+    expect(again).toMatchObject({ replayed: true, request: { id: first.request.id } });
+    const e = await rejection(service().create(me, { ...body, vcpus: 2 }, 'key-1'));
+    expect(e).toMatchObject({ code: 'IdempotencyConflict', details: { requestId: first.request.id } });
+    expect(await count(`"vm_requests" WHERE "owner_id" = $1`, [ownerOf(me)])).toBe(1);
+  });
+
+  it('ten concurrent posts with one key make one request', async () => {
+    const me = aPrincipal();
+    const body = aRequest(cat);
+    const results = await Promise.all(Array.from({ length: 10 }, () => service().create(me, body, 'same')));
+    expect(new Set(results.map((r) => r.request.id)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
+  it('the same key from two principals is two requests', async () => {
+    const a = await service().create(aPrincipal(), aRequest(cat), 'shared');
+    const b = await service().create(aPrincipal(), aRequest(cat), 'shared');
+    expect(a.request.id).not.toBe(b.request.id);
+  });
+});
+
+describe('quota', () => {
+  it('counts requests in flight: the fourth of three allowed is rejected with the reason', async () => {
+    const me = aPrincipal();
+    for (let i = 0; i < 3; i++)
+      expect((await service().create(me, aRequest(cat))).request.state).toBe('approved');
+    const { request } = await service().create(me, aRequest(cat));
+    expect(request.state).toBe('rejected');
+    expect(request.stateReason).toMatch(/quota exceeded .* instances would be 4, limit 3/);
+  });
+
+  it('twenty concurrent requests of one owner: exactly the quota is approved', async () => {
+    const me = aPrincipal();
+    const results = await Promise.all(Array.from({ length: 20 }, () => service().create(me, aRequest(cat))));
+    expect(results.filter((r) => r.request.state === 'approved')).toHaveLength(3);
+    expect(results.filter((r) => r.request.state === 'rejected')).toHaveLength(17);
+  });
+
+  it('a cancelled request frees its quota', async () => {
+    const me = aPrincipal();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await service().create(me, aRequest(cat))).request.id);
+    await service().cancel(me, ids[0]!);
+    expect((await service().create(me, aRequest(cat))).request.state).toBe('approved');
+  });
+});
+
+describe('state machine races', () => {
+  it('cancel racing the provision start: exactly one wins, the loser sees the winner state', async () => {
+    const me = aPrincipal();
+    const svc = service();
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    for (let round = 0; round < 10; round++) {
+      const { request } = await svc.create(me, aRequest(cat));
+      const start = uow.run(async (tx) => {
+        const r = await tx.requests.get(request.id);
+        return svc.transition(tx, r!, 'provisioning', 'system:test', null);
+      });
+      const results = await Promise.allSettled([svc.cancel(me, request.id), start]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      const lost = results.find((r) => r.status === 'rejected');
+      expect((lost as PromiseRejectedResult).reason).toMatchObject({ code: 'InvalidTransition' });
+      const final = await svc.get(me, request.id);
+      expect(['cancelled', 'provisioning']).toContain(final.state);
+      if (final.state === 'provisioning') {
+        // The cancel lost: once provisioning started it is refused with the current state.
+        const e = await rejection(svc.cancel(me, request.id));
+        expect(e.details).toMatchObject({ currentState: 'provisioning' });
+      }
+      await uow.run(async (tx) => {
+        const r = await tx.requests.get(request.id);
+        if (r?.state === 'provisioning') await svc.transition(tx, r, 'failed', 'system:test', 'cleanup');
+      });
+    }
+  });
+
+  it('a stale version loses: two writers from the same read, one InvalidTransition', async () => {
+    const me = aPrincipal();
+    const svc = service();
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    const { request } = await svc.create(me, aRequest(cat));
+    const read = await uow.run(async (tx) => (await tx.requests.get(request.id))!);
+    await uow.run((tx) => svc.transition(tx, read, 'cancelled', 'a', null));
+    const e = await rejection(uow.run((tx) => svc.transition(tx, read, 'provisioning', 'b', null)));
+    expect(e).toMatchObject({ code: 'InvalidTransition', details: { currentState: 'cancelled' } });
+  });
+
+  it('another requester cannot see or cancel the request (404)', async () => {
+    const { request } = await service().create(aPrincipal(), aRequest(cat));
+    const stranger = aPrincipal();
+    expect(await rejection(service().get(stranger, request.id))).toMatchObject({ code: 'NotFound' });
+    expect(await rejection(service().cancel(stranger, request.id))).toMatchObject({ code: 'NotFound' });
+  });
+
+  it('a pending step leaves the request waiting and says on what', async () => {
+    const human: ApprovalStep = {
+      name: 'ops-review',
+      kind: 'manual',
+      evaluate: () => Promise.resolve({ decision: 'pending', waitingOn: 'group ops', groups: ['ops'] }),
+    };
+    const me = aPrincipal();
+    const { request } = await service([new NamingStep(/./), human]).create(me, aRequest(cat));
+    expect(request.state).toBe('pending_approval');
+    expect(request.waitingOn).toEqual({ step: 'ops-review', waitingOn: 'group ops', groups: ['ops'] });
+    expect((await service().cancel(me, request.id)).state).toBe('cancelled');
+  });
+});
+
+describe('listing', () => {
+  it('pages with a cursor and filters by owner, state and label', async () => {
+    const me = aPrincipal();
+    const svc = service([]);
+    for (let i = 0; i < 5; i++)
+      await svc.create(me, aRequest(cat, { labels: { env: i % 2 ? 'prod' : 'dev' } }));
+    const p1 = await svc.list(me, { limit: 2 });
+    expect(p1.items).toHaveLength(2);
+    const p2 = await svc.list(me, { limit: 2, cursor: p1.nextCursor });
+    const p3 = await svc.list(me, { limit: 2, cursor: p2.nextCursor });
+    expect(p3.items).toHaveLength(1);
+    expect(p3.nextCursor).toBeUndefined();
+    expect(new Set([...p1.items, ...p2.items, ...p3.items].map((r) => r.id)).size).toBe(5);
+    const prod = await svc.list(me, { limit: 50, label: { key: 'env', value: 'prod' } });
+    expect(prod.items).toHaveLength(2);
+    // Own scope: a requester never sees another owner's requests, whatever filter it sends.
+    expect((await svc.list(aPrincipal(), { limit: 50 })).items).toHaveLength(0);
+  });
+});
