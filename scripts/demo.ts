@@ -4,10 +4,15 @@
  * play with. Stops everything on Ctrl-C.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@norm/core';
-import { startSimulatedFleet } from '@norm/xen/testing';
+import {
+  generateEd25519,
+  type SimulatedFleet,
+  type SimulatedFleetIdentity,
+  startSimulatedFleet,
+} from '@norm/xen/testing';
 
 const ROOT = join(__dirname, '..');
 
@@ -17,7 +22,7 @@ async function main(): Promise<void> {
   const logDir = join(stateDir, 'demo');
   mkdirSync(logDir, { recursive: true });
 
-  const fleet = await startSimulatedFleet({ count: 3, mode: 'inprocess', namePrefix: 'sim-xen-' });
+  const fleet = await startDemoFleet(join(logDir, 'fleet-identity.json'));
   const env = {
     ...process.env,
     NORM_SSH_KEY_PATH: fleet.clientKey.privateKeyPath,
@@ -73,6 +78,42 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
 }
 
+/**
+ * The demo's hosts keep their keys and ports across starts (saved under .norm/demo), so the
+ * hosts registered by an earlier start are still the same hosts: their rows, pinned keys
+ * and any instances on them stay valid. The simulated domains themselves start empty.
+ */
+async function startDemoFleet(identityPath: string): Promise<SimulatedFleet> {
+  const count = 3;
+  let identity: SimulatedFleetIdentity | undefined;
+  try {
+    identity = JSON.parse(readFileSync(identityPath, 'utf8')) as SimulatedFleetIdentity;
+  } catch {
+    identity = undefined;
+  }
+  identity ??= {
+    clientKey: generateEd25519('norm@demo'),
+    hosts: Array.from({ length: count }, () => ({ hostKey: generateEd25519('root@sim-xen'), port: 0 })),
+  };
+  const start = (id: SimulatedFleetIdentity): Promise<SimulatedFleet> =>
+    startSimulatedFleet({ count, mode: 'inprocess', namePrefix: 'sim-xen-', identity: id });
+  let fleet: SimulatedFleet;
+  try {
+    fleet = await start(identity);
+  } catch (error) {
+    // A saved port taken by something else: new ports; registration then re-pins the hosts.
+    console.error(`demo: saved host ports unavailable (${String(error)}); using new ones`);
+    const keysOnly = identity;
+    fleet = await start({ ...keysOnly, hosts: keysOnly.hosts.map((h) => h && { ...h, port: 0 }) });
+  }
+  const saved: SimulatedFleetIdentity = {
+    clientKey: identity.clientKey,
+    hosts: fleet.hosts.map((h, i) => ({ hostKey: identity.hosts[i]!.hostKey, port: h.port })),
+  };
+  writeFileSync(identityPath, JSON.stringify(saved), { mode: 0o600 });
+  return fleet;
+}
+
 async function waitFor(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -86,7 +127,11 @@ async function waitFor(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Registers (or re-pins, since the demo's host keys are new each start) every simulated host. */
+/**
+ * Registers every simulated host. A host already registered by an earlier start is kept when
+ * its address, port and key still match, and otherwise deleted and registered again (which
+ * the API refuses while instances still point at it; the message says so).
+ */
 async function registerHosts(
   base: string,
   token: string,
@@ -103,7 +148,38 @@ async function registerHosts(
       hostKeyFingerprint: h.fingerprint,
       labels: { rack: 'demo', environment: 'demo' },
     };
-    const res = await fetch(`${base}/v1/hosts`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const post = (): Promise<Response> =>
+      fetch(`${base}/v1/hosts`, { method: 'POST', headers, body: JSON.stringify(body) });
+    let res = await post();
+    if (res.status === 409) {
+      const list = (await (await fetch(`${base}/v1/hosts`, { headers })).json()) as Array<{
+        id: string;
+        name: string;
+        address: string;
+        port: number;
+        hostKeyFingerprint: string;
+      }>;
+      const old = list.find((row) => row.name === h.name);
+      if (
+        old &&
+        old.address === h.address &&
+        old.port === h.port &&
+        old.hostKeyFingerprint === h.fingerprint
+      ) {
+        done.push(h.name);
+        continue;
+      }
+      if (old) {
+        const del = await fetch(`${base}/v1/hosts/${old.id}`, { method: 'DELETE', headers });
+        if (!del.ok) {
+          console.error(
+            `demo: ${h.name} is registered with another endpoint and cannot be replaced: ${del.status} ${await del.text()}`,
+          );
+          continue;
+        }
+        res = await post();
+      }
+    }
     if (res.ok) done.push(h.name);
     else console.error(`demo: registering ${h.name} answered ${res.status}: ${await res.text()}`);
   }

@@ -1,5 +1,6 @@
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createRootLogger, loadConfigOrExit } from '@norm/platform';
+import { createRootLogger, loadConfigOrExit, PinoLoggerAdapter } from '@norm/platform';
+import { SshXenHostFactory } from '@norm/xen';
 import { createApiApp } from './api-app';
 
 async function main(): Promise<void> {
@@ -7,14 +8,31 @@ async function main(): Promise<void> {
   // Until Nest is up, and after it is gone, lines go through a logger with the same settings.
   const processLog = createRootLogger({ app: 'api', level: config.logLevel });
   let app: NestFastifyApplication;
+  let xen: SshXenHostFactory | undefined;
   try {
-    app = await createApiApp({ config });
+    // Registration probes hosts over SSH. Without any key the API still serves everything
+    // else and answers registration with 503; a configured key that is unusable fails here.
+    xen = SshXenHostFactory.fromConfigIfKeyed(config, new PinoLoggerAdapter(processLog));
+    if (!xen)
+      processLog.warn(
+        { settings: ['NORM_SSH_KEY_PATH', 'NORM_SSH_PRIVATE_KEY', `${config.stateDir}/ssh/id_ed25519`] },
+        'no SSH key configured: host registration answers 503 until one is',
+      );
+    app = await createApiApp({ config, xen });
   } catch (err) {
     processLog.fatal({ err }, 'api failed to start');
+    await xen?.close();
     process.exit(1);
   }
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then close Postgres and Redis.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // The SSH pool closes with the HTTP server, after in-flight registrations have finished.
+  const pool = xen;
+  if (pool)
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onClose', () => pool.close());
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       // A request that never finishes must not keep a stopping process alive forever.

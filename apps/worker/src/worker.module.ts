@@ -8,20 +8,32 @@ import {
 } from '@nestjs/common';
 import { type Logger, type NormConfig } from '@norm/core';
 import { NORM_CONFIG, NORM_LOGGER, PlatformModule } from '@norm/platform';
+import { SshXenHostFactory } from '@norm/xen';
 import { DataSource } from 'typeorm';
 import { WorkerRuntime } from './worker-runtime';
 
-/** Starts the job runner and the outbox relay once Postgres is up; stops them first on shutdown. */
+/**
+ * Starts the job runner, the outbox relay and (with an SSH key) the host sync once Postgres
+ * is up; stops them first on shutdown, then closes the SSH pool they were using.
+ */
 @Injectable()
 export class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly runtime: WorkerRuntime;
+  private readonly xen?: SshXenHostFactory;
 
   constructor(
     @Inject(NORM_CONFIG) config: NormConfig,
     @Inject(NORM_LOGGER) log: Logger,
     dataSource: DataSource,
   ) {
-    this.runtime = new WorkerRuntime(config, dataSource, log);
+    // Without any SSH key the worker still runs jobs that need no host; a configured key
+    // that cannot be used fails the boot, naming the setting.
+    this.xen = SshXenHostFactory.fromConfigIfKeyed(config, log);
+    if (!this.xen)
+      log.warn('no SSH key configured: host sync and provisioning are off until one is', {
+        settings: ['NORM_SSH_KEY_PATH', 'NORM_SSH_PRIVATE_KEY', `${config.stateDir}/ssh/id_ed25519`],
+      });
+    this.runtime = new WorkerRuntime(config, dataSource, log, this.xen);
   }
 
   onApplicationBootstrap(): void {
@@ -30,6 +42,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationShutdown(): Promise<void> {
     await this.runtime.stop();
+    await this.xen?.close();
   }
 }
 

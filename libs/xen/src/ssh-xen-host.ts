@@ -42,6 +42,7 @@ import { renderXlCfg } from './xl-cfg/xl-cfg.renderer';
 import { readHostKeyFingerprint } from './ssh/read-host-key';
 import { type RemoteShell } from './ssh/ssh-host-connection';
 import { sshOptionsFromConfig, type SshTransportOptions } from './ssh/ssh-options';
+import { sshKeyConfigured } from './ssh/ssh-private-key';
 import { SshPool } from './ssh/ssh-pool';
 
 export interface SshXenHostOptions {
@@ -220,6 +221,23 @@ export class SshXenHostFactory implements XenHostFactory {
       configDir: config.xenConfigDir,
       logger,
     });
+  }
+
+  /**
+   * Like fromConfig, but undefined when no SSH key is configured at all (neither
+   * NORM_SSH_KEY_PATH nor NORM_SSH_PRIVATE_KEY, and no `<stateDir>/ssh/id_ed25519`): the
+   * process then runs without Xen access (the API answers host registration with 503, the
+   * worker runs no host sync) instead of refusing to boot. A key that is configured but
+   * unreadable or unusable still fails the boot, naming the setting.
+   */
+  static fromConfigIfKeyed(config: NormConfig, logger?: Logger): SshXenHostFactory | undefined {
+    const source = {
+      keyPath: config.sshKeyPath,
+      privateKey: config.sshPrivateKey,
+      stateDir: config.stateDir,
+    };
+    if (!sshKeyConfigured(source)) return undefined;
+    return SshXenHostFactory.fromConfig(config, logger);
   }
 
   forHost(endpoint: HostEndpoint): XenHost {

@@ -11,4 +11,9 @@ export {
 } from './ssh-host-connection';
 export { SSH_DEFAULTS, sshOptions, sshOptionsFromConfig, type SshTransportOptions } from './ssh-options';
 export { SshPool } from './ssh-pool';
-export { loadSshPrivateKey, type PrivateKeySource } from './ssh-private-key';
+export {
+  defaultSshKeyPath,
+  loadSshPrivateKey,
+  type PrivateKeySource,
+  sshKeyConfigured,
+} from './ssh-private-key';

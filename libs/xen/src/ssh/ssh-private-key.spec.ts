@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DomainError } from '@norm/core';
 import { usableKeyPair } from './mini-ssh-server.spec-helper';
-import { loadSshPrivateKey } from './ssh-private-key';
+import { loadSshPrivateKey, sshKeyConfigured } from './ssh-private-key';
 
 describe('loadSshPrivateKey', () => {
   const key = usableKeyPair().private;
@@ -18,6 +18,15 @@ describe('loadSshPrivateKey', () => {
     mkdirSync(join(dir, 'state', 'ssh'), { recursive: true });
     writeFileSync(join(dir, 'state', 'ssh', 'id_ed25519'), key);
     expect(loadSshPrivateKey({ stateDir: join(dir, 'state') }).toString()).toBe(key);
+  });
+
+  it('counts as configured only with a setting or the default file (processes start without Xen otherwise)', () => {
+    expect(sshKeyConfigured({ stateDir: join(dir, 'nowhere') })).toBe(false);
+    expect(sshKeyConfigured({ stateDir: join(dir, 'nowhere'), keyPath: join(dir, 'missing') })).toBe(true);
+    expect(sshKeyConfigured({ stateDir: join(dir, 'nowhere'), privateKey: 'x' })).toBe(true);
+    mkdirSync(join(dir, 'keyed', 'ssh'), { recursive: true });
+    writeFileSync(join(dir, 'keyed', 'ssh', 'id_ed25519'), key);
+    expect(sshKeyConfigured({ stateDir: join(dir, 'keyed') })).toBe(true);
   });
 
   it('fails at boot, naming the setting, for a missing or unusable key', () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { utils } from 'ssh2';
 import { DomainError } from '@norm/core';
@@ -17,6 +17,20 @@ export interface PrivateKeySource {
  * demo default), and parses it so a bad or passphrase-protected key fails the boot with
  * the setting named, instead of failing every host's first handshake later.
  */
+/** Where the key comes from when neither setting is given (the demo writes it there). */
+export function defaultSshKeyPath(stateDir = '.norm'): string {
+  return join(stateDir, 'ssh', 'id_ed25519');
+}
+
+/**
+ * True when a key is configured or the default key file exists. Only the unconfigured,
+ * absent case counts as "no key": a key that was configured but cannot be used is a boot
+ * error (loadSshPrivateKey), because the operator asked for it.
+ */
+export function sshKeyConfigured(source: PrivateKeySource): boolean {
+  return !!source.keyPath || !!source.privateKey || existsSync(defaultSshKeyPath(source.stateDir));
+}
+
 export function loadSshPrivateKey(source: PrivateKeySource): Buffer {
   let key: Buffer;
   let origin: string;
@@ -31,7 +45,7 @@ export function loadSshPrivateKey(source: PrivateKeySource): Buffer {
     );
   } else {
     origin = 'NORM_STATE_DIR/ssh/id_ed25519';
-    key = readKeyFile(join(source.stateDir ?? '.norm', 'ssh', 'id_ed25519'), origin);
+    key = readKeyFile(defaultSshKeyPath(source.stateDir), origin);
   }
   const parsed = utils.parseKey(key);
   if (parsed instanceof Error) {

@@ -22,6 +22,16 @@ export interface SimulatedFleetOptions {
   namePrefix?: string;
   /** Options for every host, or per host by index. */
   hostOptions?: SimHostOptions | ((index: number) => SimHostOptions);
+  /**
+   * In-process mode: a fixed identity (client key, and per host its key and port) instead of
+   * fresh ones, so a fleet restarted later is the same fleet to whoever registered it.
+   */
+  identity?: SimulatedFleetIdentity;
+}
+
+export interface SimulatedFleetIdentity {
+  clientKey: SimKeyPair;
+  hosts: Array<{ hostKey: SimKeyPair; port: number } | undefined>;
 }
 
 export interface SimulatedFleetHost {
@@ -48,7 +58,7 @@ export interface SimulatedFleet {
 }
 
 export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<SimulatedFleet> {
-  const clientKey = generateEd25519('norm@control-plane');
+  const clientKey = opts.identity?.clientKey ?? generateEd25519('norm@control-plane');
   const keyDir = await mkdtemp(join(tmpdir(), 'norm-fleet-'));
   const privateKeyPath = join(keyDir, 'id_ed25519');
   await writeFile(privateKeyPath, clientKey.privateKey, { mode: 0o600 });
@@ -66,7 +76,14 @@ export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<
       if (opts.mode === 'inprocess') {
         const sim = new SimulatedXenHost({ hostname: name, ...hostOpts });
         const user = opts.user ?? 'norm';
-        const server = new InProcessSshServer({ host: sim, user, clientPublicKey: clientKey.publicKey });
+        const fixed = opts.identity?.hosts[i];
+        const server = new InProcessSshServer({
+          host: sim,
+          user,
+          clientPublicKey: clientKey.publicKey,
+          hostKey: fixed?.hostKey,
+          port: fixed?.port,
+        });
         const port = await server.start();
         stoppers.push(() => server.stop());
         hosts.push({

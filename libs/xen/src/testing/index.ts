@@ -48,6 +48,7 @@ export type {
   SimulatedFleet,
   SimulatedFleetHost,
   SimulatedFleetMode,
+  SimulatedFleetIdentity,
   SimulatedFleetOptions,
 } from './fleet.sim';
 export { XL_LIST_HEADER, formatListRow } from './xl.sim';

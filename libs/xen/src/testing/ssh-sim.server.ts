@@ -22,6 +22,8 @@ export interface InProcessSshOptions {
   maxSessions?: number;
   /** Public port to listen on (0 = any free port). */
   port?: number;
+  /** A host key to keep across restarts (the demo's hosts keep their identity); default: a new one. */
+  hostKey?: SimKeyPair;
 }
 
 export class InProcessSshServer {
@@ -33,7 +35,7 @@ export class InProcessSshServer {
   private readonly connections = new Set<Connection>();
 
   constructor(private readonly opts: InProcessSshOptions) {
-    this.hostKey = generateEd25519(`root@${opts.host.hostname}`);
+    this.hostKey = opts.hostKey ?? generateEd25519(`root@${opts.host.hostname}`);
     const parsed = utils.parseKey(opts.clientPublicKey);
     if (parsed instanceof Error) throw parsed;
     this.clientKey = parsed;
