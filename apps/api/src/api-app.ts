@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { NORM_PINO, registerRequestLogging } from '@norm/platform';
+import { loadConfig } from '@norm/core';
+import { createRootLogger, NORM_PINO, PinoNestLogger, registerRequestLogging } from '@norm/platform';
 import { Logger } from 'nestjs-pino';
 import { type Logger as Pino } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module';
@@ -15,18 +16,24 @@ export type ApiAppOptions = AppModuleOptions;
  * Connections to Postgres and Redis are opened here: a missing Postgres rejects.
  */
 export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
+  const config = options.config ?? loadConfig();
+  // Nest logs while it builds the app, and on a failed boot, before the container's logger exists.
+  const bootLog = createRootLogger({
+    app: 'api',
+    level: config.logLevel,
+    destination: options.logDestination,
+  });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(options),
+    AppModule.forRoot({ ...options, config }),
     createFastifyAdapter(),
     {
-      // Nest's own boot lines wait for the pino logger instead of going to the console.
-      bufferLogs: true,
+      logger: new PinoNestLogger(bootLog),
       // Throw boot failures to the caller; the default would abort() the process with a core dump.
       abortOnError: false,
     },
   );
+  // From here on Nest's lines go through nestjs-pino, which adds the request's context.
   app.useLogger(app.get(Logger));
-  app.flushLogs();
   // Before any route exists, so the hooks cover every route, Swagger's included.
   registerRequestLogging(app.getHttpAdapter().getInstance(), app.get<Pino>(NORM_PINO));
   setupOpenApi(app);

@@ -8,3 +8,4 @@ export * from './logging/request-logging';
 export * from './logging/pino-logger.adapter';
 export * from './logging/response-error-code';
 export { createRedisClient } from './redis/redis.provider';
+export * from './logging/nest-logger';

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp } from '../../harness/app-process';
+import { freePort, startApp } from '../../harness/app-process';
 import { REDIS_URL } from '../../harness/env';
 import { expectEventually } from '../../harness/expect-eventually';
 import { useTestDatabase } from '../../harness/test-database';
@@ -164,5 +167,26 @@ describe('api configuration', () => {
     expect(stderr).toContain('NORM_API_PORT');
     expect(stderr).toContain('NORM_SHUTDOWN_GRACE');
     expect(api.lines).toEqual([]);
+  });
+
+  it('fails the boot visibly, in JSON, when Postgres is unreachable', async () => {
+    const api = startApp('api', {
+      NORM_API_PORT: String(await freePort()),
+      NORM_STATE_DIR: mkdtempSync(join(tmpdir(), 'norm-api-e2e-')),
+      // Port 1 on loopback: nothing listens, the connection is refused at once.
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/norm',
+    });
+    const { code } = await api.exited;
+    expect(code).toBe(1);
+    expect(api.lines.filter((l) => 'text' in l)).toEqual([]);
+    expect(api.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'fatal',
+        msg: 'api failed to start',
+        err: expect.objectContaining({
+          message: expect.stringContaining('postgres unreachable') as string,
+        }) as object,
+      }),
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import { isDomainError, type DomainError } from '@norm/core';
-import { NORM_PINO, noteResponseErrorCode, REQUEST_ID_HEADER } from '@norm/platform';
+import { NORM_PINO, noteResponseError, REQUEST_ID_HEADER } from '@norm/platform';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Logger as Pino } from 'pino';
 import { type ErrorBody } from './error-body';
@@ -13,7 +13,9 @@ export interface ErrorResponse {
   message: string;
   details?: Record<string, unknown>;
   headers?: Record<string, string>;
-  /** Why (and how loudly) to log it; absent when the completion line says enough. */
+  /** Details withheld from the caller; they go on the request's completion log line. */
+  hiddenDetails?: Record<string, unknown>;
+  /** A line of its own, with the stack: for 5xx only; 4xx are told by the completion line. */
   log?: { level: 'warn' | 'error'; msg: string; data: Record<string, unknown> };
 }
 
@@ -56,11 +58,7 @@ function fromDomainError(error: DomainError): ErrorResponse {
     };
   } else if (!exposeDetails && hasDetails) {
     // Hidden details (e.g. why a token was refused) still belong in the logs.
-    response.log = {
-      level: 'warn',
-      msg: 'request refused',
-      data: { code: error.code, details: error.details },
-    };
+    response.hiddenDetails = { ...error.details };
   }
   return response;
 }
@@ -104,7 +102,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
         response.log.msg,
       );
     }
-    noteResponseErrorCode(reply.raw, response.code);
+    noteResponseError(reply.raw, { code: response.code, details: response.hiddenDetails });
     if (reply.sent) return;
 
     const body: ErrorBody = { error: { code: response.code, message: response.message, requestId } };

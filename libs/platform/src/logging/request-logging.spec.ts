@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PinoLoggerAdapter } from './pino-logger.adapter';
 import { requestIdFrom } from './request-id';
 import { registerRequestLogging } from './request-logging';
-import { noteResponseErrorCode } from './response-error-code';
+import { noteResponseError } from './response-error-code';
 import { createRootLogger } from './root-logger';
 
 const lines: Array<Record<string, unknown>> = [];
@@ -31,7 +31,10 @@ beforeAll(async () => {
     return { ok: true };
   });
   server.get('/refused', (_request, reply) => {
-    noteResponseErrorCode(reply.raw, 'Forbidden');
+    noteResponseError(reply.raw, {
+      code: 'Unauthenticated',
+      details: { reason: 'token revoked', token: 't' },
+    });
     return reply.code(403).send({});
   });
   await server.ready();
@@ -78,10 +81,15 @@ describe('registerRequestLogging', () => {
     });
   });
 
-  it('logs 4xx at warn with the error code the filter noted', async () => {
+  it('logs 4xx at warn with the error the filter noted, details redacted', async () => {
     await server.inject({ method: 'GET', url: '/refused' });
     expect(lines).toEqual([
-      expect.objectContaining({ level: 'warn', errorCode: 'Forbidden', res: { statusCode: 403 } }),
+      expect.objectContaining({
+        level: 'warn',
+        errorCode: 'Unauthenticated',
+        errorDetails: { reason: 'token revoked', token: '[redacted]' },
+        res: { statusCode: 403 },
+      }),
     ]);
   });
 

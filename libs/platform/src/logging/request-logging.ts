@@ -2,7 +2,7 @@ import { type ServerResponse } from 'node:http';
 import { storage, Store } from 'nestjs-pino/storage';
 import { type Logger as Pino } from 'pino';
 import { REQUEST_ID_HEADER } from './request-id';
-import { responseErrorCode } from './response-error-code';
+import { responseError } from './response-error-code';
 
 interface HookRequest {
   id: string;
@@ -41,8 +41,9 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz']);
  *   on behalf of the request carries the id (the `Logger` port reads this context). It is
  *   entered after body parsing on purpose: parsing resumes from socket events, which would
  *   drop a context entered earlier, so a POST's handler would log without its id.
- * - onResponse: ONE completion line (method, url, status, time, error code if any); 4xx at
- *   warn, 5xx at error; successful probe requests are skipped.
+ * - onResponse: ONE completion line (method, url, status, time, and the error code and
+ *   hidden details the exception filter noted); 4xx at warn, 5xx at error; successful probe
+ *   requests are skipped.
  *
  * This replaces nestjs-pino's pino-http middleware: that path ran every request through
  * middie and Nest's middleware wrapper and built two child loggers, which cost the API a
@@ -63,13 +64,15 @@ export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): 
     const status = reply.statusCode;
     if (status < 400 && QUIET_ROUTES.has(request.routeOptions.url ?? '')) return done();
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    const error = responseError(reply.raw);
     root[level](
       {
         requestId: request.id,
         req: { method: request.method, url: request.url },
         res: { statusCode: status },
         responseTime: Math.round(reply.elapsedTime * 10) / 10,
-        errorCode: responseErrorCode(reply.raw),
+        errorCode: error?.code,
+        errorDetails: error?.details,
       },
       'request completed',
     );
