@@ -10,6 +10,7 @@ import {
   type NormConfig,
   runHostSyncLoop,
   runOutboxRelay,
+  runStuckWorkLoop,
   systemClock,
   type XenHostFactory,
 } from '@norm/core';
@@ -43,6 +44,11 @@ export class WorkerRuntime {
   private readonly relayAbort = new AbortController();
   private relay: Promise<unknown> | undefined;
   private hostSync: Promise<unknown> | undefined;
+  private stuckWork: Promise<unknown> | undefined;
+  private readonly vmRequests: {
+    uow: PgVmRequestUnitOfWork;
+    requests: ReturnType<typeof vmRequestServiceFromConfig>;
+  };
 
   /** `xen` is optional so a runtime without Xen access (tests of the job path) runs no host sync. */
   constructor(
@@ -53,13 +59,14 @@ export class WorkerRuntime {
   ) {
     const operations = new OperationRepository(dataSource);
     const uow = new PgVmRequestUnitOfWork(dataSource);
+    this.vmRequests = { uow, requests: vmRequestServiceFromConfig(config, uow) };
     // One limiter for create/destroy/actions: the caps are about load on a host, whatever the verb.
     const limiter = new HostLimiter(config.provisionHostConcurrency, config.provisionGlobalConcurrency);
     const handlers: Partial<JobHandlers> = {
       PipelineProbe: handlePipelineProbe(operations),
       VmProvision: handleVmProvision({
         uow,
-        requests: vmRequestServiceFromConfig(config, uow),
+        requests: this.vmRequests.requests,
         xen,
         limiter,
         clock: systemClock,
@@ -101,6 +108,17 @@ export class WorkerRuntime {
       this.relayAbort.signal,
     );
     if (this.xen) this.hostSync = this.startHostSync(this.xen);
+    // Every worker sweeps: the versioned job id makes two sweeps of one stall enqueue one job.
+    this.stuckWork = runStuckWorkLoop(
+      { ...this.vmRequests, clock: systemClock, log: this.log },
+      {
+        resumeAfterMs: this.config.provisionResumeAfterMs,
+        giveUpAfterMs: this.config.provisionGiveUpAfterMs,
+        intervalMs: this.config.stuckWorkIntervalMs,
+        batch: 50,
+      },
+      this.relayAbort.signal,
+    );
     this.log.info('worker started', { concurrency: this.config.workerConcurrency, hostSync: !!this.xen });
   }
 
@@ -109,6 +127,7 @@ export class WorkerRuntime {
     this.relayAbort.abort();
     await this.relay;
     await this.hostSync;
+    await this.stuckWork;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
     this.log.info('worker stopped', { how, graceMs: this.config.shutdownGraceMs });
     await this.publisher.close();

@@ -6,6 +6,7 @@ import {
   type JobContext,
   QuotaStep,
   silentLogger,
+  sweepStuckWork,
   systemClock,
   VmRequestService,
 } from '@norm/core';
@@ -256,5 +257,92 @@ describe('VmProvision against a simulated host', () => {
     expect(
       await live(`"ip_allocations" WHERE "instance_id" = $1 AND "released_at" IS NULL`, [instance.id]),
     ).toBe(0);
+  });
+
+  describe('stuck work', () => {
+    const sweepOptions = { resumeAfterMs: 60_000, giveUpAfterMs: 600_000, intervalMs: 1_000, batch: 50 };
+    const age = (id: string, ms: number) =>
+      db.dataSource.query(
+        `UPDATE "vm_requests" SET "updated_at" = now() - ($2 || ' milliseconds')::interval WHERE "id" = $1`,
+        [id, String(ms)],
+      );
+
+    it('resumes a request whose job was lost, under a new deterministic job id', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(cat));
+      await age(request.id, 120_000);
+      const deps = { uow: s.uow, requests: s.requests, clock: systemClock, log: silentLogger };
+      expect(await sweepStuckWork(deps, sweepOptions)).toMatchObject({ resumed: 1 });
+      // A second sweeper in the same state enqueues nothing new.
+      await sweepStuckWork(deps, sweepOptions);
+      const jobs: Array<{ job_id: string }> = await db.dataSource.query(
+        `SELECT "job_id" FROM "outbox" WHERE "payload"->>'requestId' = $1 ORDER BY "id"`,
+        [request.id],
+      );
+      expect(jobs.map((j) => j.job_id)).toEqual([
+        `VmProvision.${request.id}`,
+        `VmProvision.${request.id}.v${request.version}`,
+      ]);
+      await s.provision({ requestId: request.id }, ctx());
+      expect((await s.requests.get(me, request.id)).state).toBe('running');
+    });
+
+    it('gives up on a provision stalled too long: compensates, fails, frees everything', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(cat));
+      let died!: () => void;
+      const dead = new Promise<void>((resolve) => (died = resolve));
+      void handleVmProvision({
+        uow: s.uow,
+        requests: s.requests,
+        xen: factory,
+        limiter: new HostLimiter(2, 16),
+        clock: systemClock,
+        log: silentLogger,
+        options: { maxAttempts: 3, blockHostAfter: 3 },
+        beforeStep: (step) => {
+          if (step !== 'confirm') return Promise.resolve();
+          died();
+          return new Promise<void>(() => undefined);
+        },
+      })({ requestId: request.id }, ctx());
+      await dead;
+      expect(sim.sim.state.findByName(request.name)).toBeDefined();
+      await age(request.id, 3_600_000);
+      const deps = { uow: s.uow, requests: s.requests, clock: systemClock, log: silentLogger };
+      expect(await sweepStuckWork(deps, sweepOptions)).toMatchObject({ failed: 1 });
+      await s.provision({ requestId: request.id }, ctx());
+      const after = await s.requests.get(me, request.id);
+      expect(after.state).toBe('failed');
+      expect(after.error).toMatchObject({ code: 'DeadlineExceeded' });
+      expect(sim.sim.state.findByName(request.name)).toBeUndefined();
+      expect(volumesOf(request.name)).toHaveLength(0);
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      expect(
+        await live(`"ip_allocations" WHERE "instance_id" = $1 AND "released_at" IS NULL`, [instance.id]),
+      ).toBe(0);
+    });
+
+    it('fails an operation past its deadline and puts a stopping instance back to running', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(cat));
+      await s.provision({ requestId: request.id }, ctx());
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      const op = await s.instances.act(me, instance.id, 'stop');
+      await db.dataSource.query(
+        `UPDATE "operations" SET "deadline_at" = now() - interval '1 minute' WHERE "id" = $1`,
+        [op.id],
+      );
+      const deps = { uow: s.uow, requests: s.requests, clock: systemClock, log: silentLogger };
+      expect(await sweepStuckWork(deps, sweepOptions)).toMatchObject({ operationsFailed: 1 });
+      expect((await s.instances.operation(me, op.id)).error).toMatchObject({ code: 'DeadlineExceeded' });
+      expect((await s.instances.get(me, instance.id)).state).toBe('running');
+      // The redelivered job finds the operation finished and does nothing.
+      await s.action({ operationId: op.id }, ctx());
+      expect(sim.sim.state.findByName(instance.domainName)).toBeDefined();
+    });
   });
 });

@@ -348,6 +348,24 @@ const SETTINGS = {
     '3',
     "A host failing this many provisions in a row leaves placement until an operator clears it (as Nova does): one failure may be the request's, three in a row are the host's.",
   ),
+  provisionResumeAfterMs: setting(
+    'NORM_PROVISION_RESUME_AFTER',
+    duration,
+    '5m',
+    "A request untouched this long in approved/provisioning has lost its job (dead worker past BullMQ's retries, Redis restarted empty) and is enqueued again; far above one provision's ~30s so live work is never doubled needlessly.",
+  ),
+  provisionGiveUpAfterMs: setting(
+    'NORM_PROVISION_GIVE_UP_AFTER',
+    duration,
+    '30m',
+    'Past this a request is compensated and failed instead of resumed: a requester waiting half an hour deserves an answer, and the capacity it holds is promised to no one else.',
+  ),
+  stuckWorkIntervalMs: setting(
+    'NORM_STUCK_WORK_INTERVAL',
+    duration,
+    '30s',
+    'How often workers look for stalled requests and overdue operations; cheap indexed queries, and a stall is only acted on minutes after it starts.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -31,7 +31,8 @@ const ACTION_RULES: Readonly<
   stop: { from: ['running'], during: 'stopping' },
   start: { from: ['stopped'] },
   reboot: { from: ['running'] },
-  decommission: { from: ['running', 'stopped', 'stopping'], during: 'decommissioning' },
+  // From decommissioning too: a decommission that failed or passed its deadline may be retried.
+  decommission: { from: ['running', 'stopped', 'stopping', 'decommissioning'], during: 'decommissioning' },
 };
 
 export interface InstanceServiceOptions {

@@ -1,2 +1,3 @@
 export * from './host-limiter';
 export * from './vm-provision.handler';
+export * from './stuck-work.loop';

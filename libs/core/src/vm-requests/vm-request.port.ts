@@ -98,6 +98,8 @@ export interface VmRequestStore {
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;
+  /** Requests in approved/provisioning whose last change is older than `before`, oldest first. */
+  listStalled(before: Date, limit: number): Promise<VmRequestRecord[]>;
 }
 
 export interface InstanceRecord {
@@ -163,6 +165,10 @@ export interface OperationWriter {
   create(op: NewOperation): Promise<string>;
   /** Open operations of the target, newest first. */
   openFor(targetType: string, targetId: string): Promise<string[]>;
+  /** Pending/running operations whose deadline has passed. */
+  listOverdue(now: Date, limit: number): Promise<Array<{ id: string; kind: string; targetId: string }>>;
+  /** Fails an open operation (a no-op once it finished). */
+  fail(id: string, error: Record<string, unknown>): Promise<boolean>;
 }
 
 export interface HostProvisionCounter {

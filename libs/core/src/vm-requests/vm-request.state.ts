@@ -69,7 +69,7 @@ export const INSTANCE_TRANSITIONS: Readonly<Record<InstanceState, readonly Insta
   running: ['stopping', 'decommissioning', 'running'],
   stopping: ['stopped', 'running', 'decommissioning'],
   stopped: ['running', 'decommissioning'],
-  decommissioning: ['decommissioned'],
+  decommissioning: ['decommissioned', 'decommissioning'],
   decommissioned: [],
   failed: [],
 };

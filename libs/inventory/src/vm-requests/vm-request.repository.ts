@@ -277,6 +277,15 @@ export class PgVmRequestStore implements VmRequestStore {
     );
     return rows.map((r) => r.group_name);
   }
+
+  async listStalled(before: Date, limit: number): Promise<VmRequestRecord[]> {
+    const rows: RequestRow[] = await this.manager.query(
+      `SELECT * FROM "vm_requests" WHERE "state" IN ('approved', 'provisioning') AND "updated_at" < $1
+       ORDER BY "updated_at" LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map(toRequest);
+  }
 }
 
 interface InstanceRow {
@@ -434,6 +443,28 @@ export class PgOperationWriter implements OperationWriter {
       [targetType, targetId],
     );
     return rows.map((r) => r.id);
+  }
+
+  async listOverdue(
+    now: Date,
+    limit: number,
+  ): Promise<Array<{ id: string; kind: string; targetId: string }>> {
+    const rows: Array<{ id: string; kind: string; target_id: string }> = await this.manager.query(
+      `SELECT "id", "kind", "target_id" FROM "operations"
+       WHERE "state" IN ('pending', 'running') AND "deadline_at" < $1 ORDER BY "deadline_at" LIMIT $2`,
+      [now, limit],
+    );
+    return rows.map((r) => ({ id: r.id, kind: r.kind, targetId: r.target_id }));
+  }
+
+  async fail(id: string, error: Record<string, unknown>): Promise<boolean> {
+    const result: unknown = await this.manager.query(
+      `UPDATE "operations" SET "state" = 'failed', "error" = $2, "finished_at" = now(), "updated_at" = now(),
+         "version" = "version" + 1
+       WHERE "id" = $1 AND "state" IN ('pending', 'running') RETURNING "id"`,
+      [id, JSON.stringify(error)],
+    );
+    return rowsOf(result).length === 1;
   }
 }
 
