@@ -240,10 +240,10 @@ describe.each(MODES)('inventory against simulated hosts over %s', (mode) => {
   });
 
   it('keeps a host in maintenance out of placement, with its domains untouched', async () => {
-    const placement = new PlacementService(
-      new PgInventoryUnitOfWork(db.dataSource),
-      DEFAULT_PLACEMENT_OPTIONS,
-    );
+    const placement = new PlacementService(new PgInventoryUnitOfWork(db.dataSource), {
+      ...DEFAULT_PLACEMENT_OPTIONS,
+      antiAffinityMode: 'soft',
+    });
     const ask = { memoryMb: 512, vcpus: 1, diskGb: 1 };
     const first = await placement.preview(ask);
     const chosen = first.chosen?.hostName;
