@@ -4,6 +4,7 @@ import { PlatformModule } from '@norm/platform';
 import { type DestinationStream } from 'pino';
 import { HealthModule } from './health/health.module';
 import { InventoryHttpModule } from './hosts/inventory-http.module';
+import { AnsibleInventoryHttpModule } from './inventory-ansible/ansible-inventory-http.module';
 import { ApiHttpModule } from './http/http.module';
 import { IdentityModule } from './identity/identity.module';
 import { VmRequestsHttpModule } from './vm-requests/vm-requests-http.module';
@@ -34,6 +35,7 @@ export class AppModule {
         IdentityModule,
         InventoryHttpModule.forRoot({ xen: options.xen }),
         VmRequestsHttpModule,
+        AnsibleInventoryHttpModule,
         ...(options.extraModules ?? []),
       ],
     };

@@ -7,3 +7,4 @@ export * from './host.service';
 export * from './catalogue.service';
 export * from './leader-lock.port';
 export * from './host-sync.loop';
+export * from './ansible-inventory';
