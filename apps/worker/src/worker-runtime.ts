@@ -8,6 +8,7 @@ import {
   type JobHandlers,
   type Logger,
   type NormConfig,
+  type ProvisionStep,
   runHostSyncLoop,
   runOutboxRelay,
   runStuckWorkLoop,
@@ -30,6 +31,15 @@ import { type DataSource } from 'typeorm';
 const JOB_ATTEMPTS = 5;
 /** A guest that has not shut down on ACPI within a minute is not going to; it is forced off. */
 const GUEST_SHUTDOWN_TIMEOUT_MS = 60_000;
+
+/** The chaos tests' hook: log, then never return, so a kill -9 lands exactly before `step`. */
+function pauseAt(step: ProvisionStep, log: Logger): (s: ProvisionStep, requestId: string) => Promise<void> {
+  return (s, requestId) => {
+    if (s !== step) return Promise.resolve();
+    log.warn('provision paused for a test', { step, requestId });
+    return new Promise<void>(() => undefined);
+  };
+}
 
 /**
  * Everything the worker process runs: the job handlers (which live in libs/core; the
@@ -72,6 +82,7 @@ export class WorkerRuntime {
         clock: systemClock,
         log,
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
+        ...(config.testPauseProvisionAt ? { beforeStep: pauseAt(config.testPauseProvisionAt, log) } : {}),
       }),
       InstanceAction: handleInstanceAction({
         uow,

@@ -366,6 +366,12 @@ const SETTINGS = {
     '30s',
     'How often workers look for stalled requests and overdue operations; cheap indexed queries, and a stall is only acted on minutes after it starts.',
   ),
+  testPauseProvisionAt: setting(
+    'NORM_TEST_PAUSE_PROVISION_AT',
+    z.enum(['begin', 'allocate-ip', 'create-disk', 'create-domain', 'confirm', 'mark-running']).optional(),
+    undefined,
+    'Test hook for the kill -9 chaos tests: the worker stops before this provisioning step and waits to be killed. Never set in production.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -69,6 +69,10 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
           tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
         );
       } catch (error) {
+        if (error instanceof ConcurrentRun || (isDomainError(error) && error.code === 'InvalidTransition')) {
+          deps.log.info('provision raced another run of itself; leaving it to the queue', { requestId });
+          throw error;
+        }
         const transient = isDomainError(error) && error.transient;
         if (transient && attempt < deps.options.maxAttempts) {
           deps.log.warn('provision step failed; will retry', { requestId, attempt, error: describe(error) });
@@ -270,14 +274,37 @@ async function compensate(
   });
 }
 
+/**
+ * The patch is idempotent (same address, same volume), so a version lost to a concurrent run of
+ * the same job is re-read and re-applied rather than treated as a failure.
+ */
 async function patchInstance(
   deps: ProvisionDeps,
   i: InstanceRecord,
   patch: { ip?: string; mac?: string; diskVolume?: string },
 ): Promise<InstanceRecord> {
-  const updated = await deps.uow.run((tx) => tx.instanceStore.update(i.id, i.version, patch));
-  if (!updated) throw new DomainError('Conflict', 'the instance changed concurrently', { instanceId: i.id });
-  return updated;
+  let current = i;
+  for (let tries = 0; tries < 5; tries++) {
+    const updated = await deps.uow.run((tx) => tx.instanceStore.update(current.id, current.version, patch));
+    if (updated) return updated;
+    const reread = await deps.uow.run((tx) => tx.instanceStore.get(i.id));
+    if (!reread || reread.state !== 'provisioning') throw new ConcurrentRun(i.id);
+    current = reread;
+  }
+  throw new ConcurrentRun(i.id);
+}
+
+/**
+ * Another run of the same request moved the rows under this one. Never compensated: the other
+ * run may be finishing the domain. The queue retries, and the retry sees the outcome.
+ */
+class ConcurrentRun extends DomainError {
+  constructor(instanceId: string) {
+    super('Conflict', 'another run of this provision changed the instance', {
+      instanceId,
+      concurrentRun: true,
+    });
+  }
 }
 
 function goldenOrUndefined(image: ImageRecord, host: HostRecord): { vg: string; lv: string } | undefined {
