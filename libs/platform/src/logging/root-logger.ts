@@ -7,7 +7,12 @@ export type PlatformApp = 'api' | 'worker';
 export interface RootLoggerOptions {
   app: PlatformApp;
   level: string;
-  /** Where JSON lines go; stdout (file descriptor 1, written synchronously) when absent. */
+  /**
+   * Where JSON lines go. Default: stdout, written asynchronously. While one write is in
+   * flight the next lines queue behind it and leave in one write, which keeps logging off
+   * the request path's critical cost (bench/http-floor); pino flushes synchronously on exit,
+   * so only a SIGKILL can lose the lines of the write in flight.
+   */
   destination?: DestinationStream;
 }
 
@@ -37,7 +42,7 @@ export function createRootLogger({ app, level, destination }: RootLoggerOptions)
       // without a serializer an Error would print as `{}`.
       serializers: { err: serializeError, error: serializeError },
     },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
   // pino applies `formatters.bindings` to the root's base only, never to a child's bindings,
   // so redaction is put in front of `child` itself; children inherit it through the prototype.
