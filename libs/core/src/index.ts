@@ -10,5 +10,7 @@ export * from './placement';
 export * from './ipam';
 export * from './inventory';
 export * from './vm-requests';
+export * from './approvals';
 export * from './provisioning';
 export * from './instances';
+export * from './lifecycle';

@@ -1,0 +1,4 @@
+export * from './heartbeat';
+export * from './reaper.decide';
+export * from './reaper.port';
+export * from './reaper.loop';

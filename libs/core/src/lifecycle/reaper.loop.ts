@@ -1,0 +1,397 @@
+import { type AuditEventInput } from '../audit';
+import { DomainError } from '../errors';
+import { type LeaderLock } from '../inventory/leader-lock.port';
+import { type Clock, type DomainSummary, type Logger, type XenHostFactory } from '../ports';
+import {
+  type BreakerState,
+  decideReaping,
+  type ReaperCandidate,
+  type ReaperDecision,
+  type ReaperHostView,
+  type ReaperMemory,
+  type ReaperPolicy,
+  type ReapingPlan,
+} from './reaper.decide';
+import { type ReaperActions, type ReaperHostRecord, type ReaperStore } from './reaper.port';
+
+export interface ReaperDeps {
+  store: ReaperStore;
+  actions: ReaperActions;
+  xen: XenHostFactory;
+  lock: LeaderLock;
+  clock: Clock;
+  log: Logger;
+  audit: (event: AuditEventInput) => Promise<unknown>;
+}
+
+export interface ReaperOptions extends ReaperPolicy {
+  intervalMs: number;
+  /** The heartbeat timeout; the startup grace is never shorter. */
+  heartbeatTimeoutMs: number;
+  /** Window over which heartbeat intake is counted for the intake-drop signal. */
+  intakeWindowMs: number;
+  /** Candidates read per cycle; the cycle cap acts on far fewer. */
+  maxCandidates: number;
+}
+
+/**
+ * Defaults, each with its reason. Every one errs on the side of not destroying.
+ * - startup grace: one timeout at least, because Norm being down is not the instances being dead;
+ *   the loop raises it to the timeout when configured lower.
+ * - alive-silent grace 5 min: a domain `xl list` shows running may only have lost its network or
+ *   agent; that is worth a longer look than a domain that is gone.
+ * - quarantine 15 min: long enough for an operator to notice and for a partitioned instance to
+ *   come back, short enough that a dead instance's capacity returns within the hour.
+ * - 5 per cycle and 20 per 10 min: replacing cattle is routine, a flood of deaths is not.
+ * - host share 50% with at least 2 silent: one silent instance says nothing about its host,
+ *   half of them going silent together says the host (or its network) is sick.
+ * - fleet share 30% with at least 3 silent, intake drop 50% against a baseline of 10+: at that
+ *   point Norm, the network or the heartbeat path is the likelier culprit.
+ */
+export const DEFAULT_REAPER_OPTIONS: ReaperOptions = {
+  mode: 'two-phase',
+  intervalMs: 10_000,
+  heartbeatTimeoutMs: 180_000,
+  startupGraceMs: 180_000,
+  aliveSilentGraceMs: 300_000,
+  quarantineMs: 900_000,
+  maxPerCycle: 5,
+  rateLimit: { max: 20, windowMs: 600_000 },
+  hostShare: { max: 0.5, minSilent: 2 },
+  fleetShare: { max: 0.3, minSilent: 3 },
+  intakeDrop: { drop: 0.5, minBaseline: 10 },
+  intakeWindowMs: 60_000,
+  maxCandidates: 500,
+};
+
+export interface ReaperCycle {
+  at: Date;
+  durationMs: number;
+  candidates: number;
+  acted: number;
+  held: number;
+  alerts: number;
+  breaker: BreakerState | null;
+  frozenHosts: string[];
+}
+
+export type ReaperStopReason = { reason: 'aborted'; cycles: number };
+
+const ACTOR = 'system:reaper';
+
+/**
+ * One reaper: its memory across cycles and the operator's controls. One object per worker;
+ * only the one holding the leader lock runs cycles.
+ */
+export class Reaper {
+  readonly memory: ReaperMemory;
+  lastCycle: ReaperCycle | null = null;
+  /** Last audited outcome per instance, so a decision held for an hour is audited once, not per cycle. */
+  private readonly audited = new Map<string, string>();
+  private readonly hostFlags = new Map<string, string>();
+
+  constructor(
+    private readonly deps: Omit<ReaperDeps, 'lock'>,
+    readonly options: ReaperOptions,
+  ) {
+    this.memory = {
+      startedAt: deps.clock.now(),
+      paused: false,
+      breaker: null,
+      intakeBaseline: null,
+      recentActions: [],
+    };
+  }
+
+  private get policy(): ReaperPolicy {
+    return {
+      ...this.options,
+      startupGraceMs: Math.max(this.options.startupGraceMs, this.options.heartbeatTimeoutMs),
+    };
+  }
+
+  /** Reads the fleet, asks every involved host for `xl list`, and decides (no effects). */
+  async plan(): Promise<{
+    plan: ReapingPlan;
+    hosts: Map<string, ReaperHostRecord>;
+    candidates: Map<string, ReaperCandidate>;
+  }> {
+    const now = this.deps.clock.now();
+    const candidates = await this.deps.store.listCandidates(now, this.options.maxCandidates);
+    const fleet = await this.deps.store.fleetCounts(
+      now,
+      new Date(now.getTime() - this.options.intakeWindowMs),
+    );
+    const hostIds = [...new Set(candidates.flatMap((c) => (c.hostId ? [c.hostId] : [])))];
+    const records = hostIds.length ? await this.deps.store.hosts(hostIds, now) : [];
+    const hosts = new Map<string, ReaperHostRecord>(records.map((h) => [h.id, h]));
+    const views = new Map<string, ReaperHostView>();
+    await Promise.all(
+      records.map(async (h) => {
+        let domains: Map<string, DomainSummary> | null = null;
+        if (h.status === 'online' && !h.maintenance) {
+          try {
+            const list = await this.deps.xen.forHost(h.endpoint).listDomains();
+            domains = new Map(list.map((d) => [d.name, d]));
+          } catch (err) {
+            this.deps.log.warn('reaper could not list domains', { host: h.name, error: describe(err) });
+          }
+        }
+        views.set(h.id, { ...h, domains });
+      }),
+    );
+    const plan = decideReaping({
+      now: this.deps.clock.now(),
+      candidates,
+      hosts: views,
+      fleet,
+      policy: this.policy,
+      memory: this.memory,
+    });
+    return { plan, hosts, candidates: new Map(candidates.map((c) => [c.instanceId, c])) };
+  }
+
+  /** One cycle: decide, record, act. Safe to repeat and to interrupt anywhere. */
+  async runCycle(): Promise<ReaperCycle> {
+    const started = Date.now();
+    const { plan, hosts, candidates } = await this.plan();
+    const now = this.deps.clock.now();
+    this.memory.intakeBaseline = plan.intakeBaseline;
+    await this.applyBreaker(plan, now);
+    await this.flagHosts(plan);
+
+    let acted = 0;
+    let held = 0;
+    let alerts = 0;
+    for (const d of plan.decisions) {
+      if (d.kind === 'hold') held++;
+      if (d.kind === 'alert') alerts++;
+      if (d.kind !== 'act') {
+        await this.record(d, now);
+        continue;
+      }
+      const full = candidates.get(d.instanceId);
+      if (!full) continue;
+      try {
+        // Audit first: should the effect succeed and the process die right after, the record exists.
+        await this.record(d, now);
+        const host = d.hostId ? hosts.get(d.hostId) : undefined;
+        switch (d.action) {
+          case 'quarantine':
+            if (!host) throw new Error('no host for quarantine');
+            await this.deps.actions.quarantine(full, host, now);
+            break;
+          case 'revive':
+            await this.deps.actions.revive(full, host, now);
+            break;
+          case 'destroy':
+            await this.deps.actions.decommission(full, d.reason, now);
+            break;
+        }
+        if (d.action !== 'revive') this.memory.recentActions.push(now);
+        acted++;
+        this.deps.log.info('reaper acted', { instanceId: d.instanceId, action: d.action, reason: d.reason });
+      } catch (err) {
+        // The next cycle re-reads the instance and decides again; nothing is lost.
+        this.audited.delete(d.instanceId);
+        this.deps.log.error('reaper action failed', {
+          instanceId: d.instanceId,
+          action: d.action,
+          error: describe(err),
+        });
+      }
+    }
+    const windowStart = now.getTime() - this.options.rateLimit.windowMs;
+    this.memory.recentActions = this.memory.recentActions.filter((t) => t.getTime() > windowStart);
+
+    this.lastCycle = {
+      at: now,
+      durationMs: Date.now() - started,
+      candidates: plan.decisions.length,
+      acted,
+      held,
+      alerts,
+      breaker: this.memory.breaker,
+      frozenHosts: plan.frozenHosts.map((h) => h.name),
+    };
+    return this.lastCycle;
+  }
+
+  pause(): void {
+    this.memory.paused = true;
+  }
+
+  resume(): void {
+    this.memory.paused = false;
+  }
+
+  /** Operator reset: the breaker closes and every deadline starts again from now. */
+  async resetBreaker(actor: string): Promise<void> {
+    const before = this.memory.breaker;
+    this.memory.breaker = null;
+    const reset = await this.deps.store.resetDeadlines(this.deps.clock.now());
+    await this.deps.audit({
+      actor,
+      action: 'lifecycle.breaker.reset',
+      objectType: 'reaper',
+      objectId: null,
+      before: { breaker: before ? { ...before, since: before.since.toISOString() } : null },
+      after: { deadlinesReset: reset },
+      reason: 'operator reset',
+    });
+  }
+
+  private async applyBreaker(plan: ReapingPlan, now: Date): Promise<void> {
+    if (plan.breakerChange === 'opened' && plan.breaker) {
+      this.memory.breaker = plan.breaker;
+      this.deps.log.error('reaper breaker open', { reason: plan.breaker.reason });
+      await this.deps.audit({
+        actor: ACTOR,
+        action: 'lifecycle.breaker.open',
+        objectType: 'reaper',
+        objectId: null,
+        after: {
+          reason: plan.breaker.reason,
+          thresholds: { fleetShare: this.options.fleetShare, intakeDrop: this.options.intakeDrop },
+        },
+        reason: plan.breaker.reason,
+      });
+    } else if (plan.breakerChange === 'recovered') {
+      const before = this.memory.breaker;
+      this.memory.breaker = null;
+      // The silence was not the instances' fault: judge nobody on it.
+      const reset = await this.deps.store.resetDeadlines(now);
+      this.deps.log.warn('reaper breaker recovered', { deadlinesReset: reset });
+      await this.deps.audit({
+        actor: ACTOR,
+        action: 'lifecycle.breaker.recover',
+        objectType: 'reaper',
+        objectId: null,
+        before: { reason: before?.reason ?? null },
+        after: { deadlinesReset: reset },
+        reason: 'signal recovered',
+      });
+    }
+  }
+
+  private async flagHosts(plan: ReapingPlan): Promise<void> {
+    const flags = new Map<string, { name: string; flag: string; data: Record<string, unknown> }>();
+    for (const a of plan.hostAlerts) flags.set(a.hostId, { name: a.name, flag: a.alert, data: {} });
+    for (const f of plan.frozenHosts) {
+      flags.set(f.hostId, {
+        name: f.name,
+        flag: 'host-frozen',
+        data: { silent: f.silent, live: f.live, threshold: this.options.hostShare },
+      });
+    }
+    for (const [hostId, f] of flags) {
+      if (this.hostFlags.get(hostId) === f.flag) continue;
+      this.hostFlags.set(hostId, f.flag);
+      this.deps.log.warn('reaper host alert', { host: f.name, alert: f.flag, ...f.data });
+      await this.deps.audit({
+        actor: ACTOR,
+        action: 'lifecycle.host.alert',
+        objectType: 'host',
+        objectId: hostId,
+        after: { alert: f.flag, ...f.data },
+        reason: f.flag,
+      });
+    }
+    for (const hostId of [...this.hostFlags.keys()]) if (!flags.has(hostId)) this.hostFlags.delete(hostId);
+  }
+
+  private async record(d: ReaperDecision, _now: Date): Promise<void> {
+    const outcome =
+      d.kind === 'act'
+        ? `act:${d.action}`
+        : d.kind === 'hold'
+          ? `hold:${d.brake}:${d.wouldBe}`
+          : d.kind === 'alert'
+            ? `alert:${d.alert}`
+            : `wait:${d.reason}`;
+    if (d.kind !== 'act' && this.audited.get(d.instanceId) === outcome) return;
+    this.audited.set(d.instanceId, outcome);
+    await this.deps.audit({
+      actor: ACTOR,
+      action: `lifecycle.reap.${d.kind}`,
+      objectType: 'instance',
+      objectId: d.instanceId,
+      after: { outcome, signals: d.signals, thresholds: thresholdsOf(this.options) },
+      reason: d.reason,
+    });
+  }
+}
+
+function thresholdsOf(o: ReaperOptions): Record<string, unknown> {
+  return {
+    mode: o.mode,
+    heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+    startupGraceMs: Math.max(o.startupGraceMs, o.heartbeatTimeoutMs),
+    aliveSilentGraceMs: o.aliveSilentGraceMs,
+    quarantineMs: o.quarantineMs,
+    maxPerCycle: o.maxPerCycle,
+    rateLimit: o.rateLimit,
+    hostShare: o.hostShare,
+    fleetShare: o.fleetShare,
+    intakeDrop: o.intakeDrop,
+  };
+}
+
+/**
+ * The reaper loop. Every worker runs it; only the leader-lock holder reaps, so exactly one
+ * reaper is active. Leadership changing hands starts a fresh Reaper, whose startup grace
+ * applies again: a new leader has not watched the fleet yet. Returns when `signal` aborts.
+ */
+export async function runReaperLoop(
+  deps: ReaperDeps,
+  options: ReaperOptions,
+  signal: AbortSignal,
+  onLeading?: (reaper: Reaper | null) => void,
+): Promise<ReaperStopReason> {
+  let cycles = 0;
+  while (!signal.aborted) {
+    let lease = null;
+    try {
+      lease = await deps.lock.tryAcquire();
+    } catch (err) {
+      deps.log.warn('reaper could not try the leader lock', { error: describe(err) });
+    }
+    if (!lease) {
+      await pause(deps.clock, options.intervalMs, signal);
+      continue;
+    }
+    const reaper = new Reaper(deps, options);
+    onLeading?.(reaper);
+    deps.log.info('reaper leading', { mode: options.mode });
+    const active = AbortSignal.any([signal, lease.lost]);
+    try {
+      while (!active.aborted) {
+        try {
+          const cycle = await reaper.runCycle();
+          cycles++;
+          deps.log.debug('reaper cycle', { ...cycle, at: cycle.at.toISOString() });
+        } catch (err) {
+          deps.log.error('reaper cycle failed', { error: describe(err) });
+        }
+        await pause(deps.clock, options.intervalMs, active);
+      }
+    } finally {
+      onLeading?.(null);
+      await lease.release();
+    }
+  }
+  return { reason: 'aborted', cycles };
+}
+
+async function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await clock.sleep(ms, signal);
+  } catch {
+    // Aborted: the caller's loop condition sees it.
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof DomainError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

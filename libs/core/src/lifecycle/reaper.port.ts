@@ -1,0 +1,47 @@
+import { type HostEndpoint } from '../ports';
+import { type ReaperCandidate } from './reaper.decide';
+
+/** A host as the reaper needs it: how to reach it and how silent its cattle are. */
+export interface ReaperHostRecord {
+  id: string;
+  name: string;
+  status: 'unknown' | 'online' | 'unreachable';
+  maintenance: boolean;
+  endpoint: HostEndpoint;
+  liveCattle: number;
+  silentCattle: number;
+}
+
+/** Reads for one reaper cycle; every query is bounded by the overdue set, not the fleet. */
+export interface ReaperStore {
+  /**
+   * Running instances past their heartbeat deadline (cattle and pets), plus every instance
+   * the reaper quarantined, oldest deadline first, at most `limit`.
+   */
+  listCandidates(now: Date, limit: number): Promise<ReaperCandidate[]>;
+  /** Live cattle, how many are past their deadline, and how many beat since `intakeSince`. */
+  fleetCounts(
+    now: Date,
+    intakeSince: Date,
+  ): Promise<{ liveCattle: number; silentCattle: number; intakeRecent: number }>;
+  hosts(hostIds: readonly string[], now: Date): Promise<ReaperHostRecord[]>;
+  /**
+   * Gives every live instance a fresh deadline of `now` + its timeout. Used when the breaker
+   * recovers: the silence was Norm's (or the network's), so no instance should be judged on it.
+   */
+  resetDeadlines(now: Date): Promise<number>;
+}
+
+/**
+ * The reaper's effects. Each one is idempotent and keyed by the instance, so a reaper that
+ * restarts mid-cycle repeats nothing twice and misses nothing: the state it reads next time
+ * is the state these wrote.
+ */
+export interface ReaperActions {
+  /** Two-phase step one: `xl shutdown`, keeping disk, IP and MAC; records the quarantine. */
+  quarantine(c: ReaperCandidate, host: ReaperHostRecord, at: Date): Promise<void>;
+  /** Starts the quarantined domain again from its kept disk and config; clears the quarantine. */
+  revive(c: ReaperCandidate, host: ReaperHostRecord | undefined, at: Date): Promise<void>;
+  /** Enqueues the one InstanceDecommission job (deterministic id) and marks the instance decommissioning. */
+  decommission(c: ReaperCandidate, reason: string, at: Date): Promise<void>;
+}
