@@ -12,3 +12,4 @@ export * from './images/image.repository';
 export * from './ipam/ipam.repository';
 export * from './ipam/network.repository';
 export * from './vm-requests/vm-request.repository';
+export * from './approvals/approval-queue.repository';

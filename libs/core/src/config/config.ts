@@ -288,6 +288,24 @@ const SETTINGS = {
     'quota,naming',
     'The automatic steps every request passes, in order; with these two a request within quota and the naming policy is approved at once.',
   ),
+  approvalPolicy: setting(
+    'NORM_APPROVAL_POLICY',
+    z.string().min(1).optional(),
+    undefined,
+    'Path of the checklist file (YAML or JSON, see config/approval-policy.example.yaml). Unset: the NORM_APPROVAL_STEPS steps only, so a fresh install approves what fits quota and naming without inventing teams.',
+  ),
+  approvalCallbackBaseUrl: setting(
+    'NORM_APPROVAL_CALLBACK_BASE_URL',
+    url(['http:', 'https:']).optional(),
+    undefined,
+    'The API base URL webhook steps tell the far side to call back on. Unset: webhooks get no callback URL and must answer at once or know it themselves; Norm cannot guess its public address behind a proxy.',
+  ),
+  approvalTimerIntervalMs: setting(
+    'NORM_APPROVAL_TIMER_INTERVAL',
+    duration,
+    '15s',
+    'How often workers fire due approval timers; step timeouts are hours or days, so seconds of lateness do not matter and the query is one index scan.',
+  ),
   quotaPerPrincipal: setting(
     'NORM_QUOTA_PER_PRINCIPAL',
     parsed(parseQuotaLimits),

@@ -2,7 +2,9 @@
  * The approval pipeline: an ordered list of steps from configuration, each a plug-in that
  * looks at the request and answers approve, reject (with a reason) or pending. The pipeline
  * stops at the first reject or pending step, so later steps never see a request an earlier
- * one has not passed. Human steps (a later issue) answer pending until someone decides.
+ * one has not passed, except that consecutive `parallel` steps are all asked at once. Human
+ * steps answer pending until someone decides; a step already decided in the previous plan
+ * keeps its decision, so re-running the pipeline after a vote never asks a webhook twice.
  */
 
 export interface ApprovalSubject {
@@ -15,12 +17,23 @@ export interface ApprovalSubject {
   diskGb: number;
   lifecycleClass: 'cattle' | 'pet';
   labels: Readonly<Record<string, string>>;
+  /** Ids and names, so a checklist condition may name either. */
+  imageId?: string | null;
+  imageName?: string | null;
+  networkId?: string | null;
+  networkName?: string | null;
 }
 
 export type StepDecision =
   | { decision: 'approve'; reason?: string; detail?: Record<string, unknown> }
   | { decision: 'reject'; reason: string; detail?: Record<string, unknown> }
-  | { decision: 'pending'; waitingOn: string; groups?: readonly string[] };
+  | {
+      decision: 'pending';
+      waitingOn: string;
+      groups?: readonly string[];
+      /** Votes, timers and the like the step needs back on its next evaluation. */
+      detail?: Record<string, unknown>;
+    };
 
 /** Usage counted against a quota: live instances plus requests still in flight. */
 export interface QuotaUsage {
@@ -34,15 +47,28 @@ export type UsageScope = { ownerId: string } | { group: string };
 export interface ApprovalContext {
   /** Excludes the request being evaluated, which the step adds itself. */
   usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage>;
+  /** Whether placement could fit the request now (the capacity step); absent in a dry context. */
+  fits?(): Promise<{ fits: boolean; reason: string | null; detail: Record<string, unknown> }>;
+  /** The plan this evaluation continues from (votes, callbacks, timers); empty on creation. */
+  previousPlan?: readonly PlanEntry[];
+  /** This step's entry in `previousPlan`, set by the pipeline for the step it asks. */
+  previous?: PlanEntry;
+  now?: Date;
+  /** A preview asks without side effects: webhooks and commands are not called. */
+  dryRun?: boolean;
 }
 
 export interface ApprovalStep {
   readonly name: string;
   readonly kind: 'automatic' | 'manual';
+  /** Consecutive parallel steps are asked together and may be decided in any order. */
+  readonly parallel?: boolean;
+  /** False: the step does not concern this request and is recorded as skipped. */
+  applies?(subject: ApprovalSubject): { applies: boolean; why: string };
   evaluate(subject: ApprovalSubject, ctx: ApprovalContext): Promise<StepDecision>;
 }
 
-export type PlanStatus = 'approved' | 'rejected' | 'pending' | 'not_reached';
+export type PlanStatus = 'approved' | 'rejected' | 'pending' | 'skipped' | 'not_reached';
 
 export interface PlanEntry {
   index: number;
@@ -72,13 +98,39 @@ export async function evaluatePipeline(
   const plan: PlanEntry[] = [];
   let outcome: PipelineOutcome['outcome'] = 'approved';
   let reason: string | null = null;
+  // True while every step since the first pending one was parallel: the next parallel step is still asked.
+  let parallelRun = false;
   for (const [index, step] of steps.entries()) {
     const base = { index, step: step.name, kind: step.kind, groups: [], detail: {} };
-    if (outcome !== 'approved') {
+    const reachable =
+      outcome === 'approved' || (outcome === 'pending' && parallelRun && step.parallel === true);
+    if (!reachable) {
+      parallelRun = false;
       plan.push({ ...base, status: 'not_reached', reason: null, waitingOn: null, decidedAt: null });
       continue;
     }
-    const d = await step.evaluate(subject, ctx);
+    parallelRun = step.parallel === true;
+    const prior = ctx.previousPlan?.find((e) => e.index === index && e.step === step.name);
+    if (prior && (prior.status === 'approved' || prior.status === 'skipped' || prior.status === 'rejected')) {
+      plan.push(prior);
+      if (prior.status === 'rejected') {
+        outcome = 'rejected';
+        reason = `${step.name}: ${prior.reason ?? 'rejected'}`;
+      }
+      continue;
+    }
+    const applies = step.applies?.(subject);
+    if (applies && !applies.applies) {
+      plan.push({
+        ...base,
+        status: 'skipped',
+        reason: applies.why,
+        waitingOn: null,
+        decidedAt: now.toISOString(),
+      });
+      continue;
+    }
+    const d = await step.evaluate(subject, { ...ctx, previous: prior, now });
     switch (d.decision) {
       case 'approve':
         plan.push({
@@ -86,6 +138,7 @@ export async function evaluatePipeline(
           status: 'approved',
           reason: d.reason ?? null,
           waitingOn: null,
+          groups: [...(prior?.groups ?? [])],
           detail: d.detail ?? {},
           decidedAt: now.toISOString(),
         });
@@ -98,6 +151,7 @@ export async function evaluatePipeline(
           status: 'rejected',
           reason: d.reason,
           waitingOn: null,
+          groups: [...(prior?.groups ?? [])],
           detail: d.detail ?? {},
           decidedAt: now.toISOString(),
         });
@@ -110,11 +164,14 @@ export async function evaluatePipeline(
           reason: null,
           waitingOn: d.waitingOn,
           groups: [...(d.groups ?? [])],
+          detail: d.detail ?? {},
           decidedAt: null,
         });
         break;
     }
   }
+  // A rejection anywhere ends the request, even one found after a parallel step still pending.
+  if (plan.some((p) => p.status === 'rejected')) outcome = 'rejected';
   return { outcome, plan, reason };
 }
 

@@ -1,36 +1,33 @@
 import { type NormConfig } from '../config';
 import { type Clock, systemClock } from '../ports';
-import { buildApprovalSteps } from './approval-pipeline';
+import { type Checklist } from '../approvals/step-kinds';
+import { checklistFromConfig } from '../approvals/checklist.factory';
 import { type VmRequestUnitOfWork } from './vm-request.port';
 import { VmRequestService } from './vm-request.service';
 
-/** The API and the worker build the service the same way, so both apply the same steps and bounds. */
+/**
+ * The API and the worker build the service the same way, so both apply the same steps and
+ * bounds. Pass the checklist when the caller also needs it (the approvals routes), so the
+ * policy file is read once.
+ */
 export function vmRequestServiceFromConfig(
   config: NormConfig,
   uow: VmRequestUnitOfWork,
   clock: Clock = systemClock,
+  checklist: Checklist = checklistFromConfig(config),
 ): VmRequestService {
-  return new VmRequestService(
-    uow,
-    buildApprovalSteps({
-      steps: config.approvalSteps,
-      quota: { perPrincipal: config.quotaPerPrincipal, groups: config.quotaGroups },
-      namePattern: config.namePattern,
-    }),
-    clock,
-    {
-      bounds: {
-        maxVcpus: config.vmMaxVcpus,
-        minMemoryMb: config.vmMinMemoryMb,
-        maxMemoryMb: config.vmMaxMemoryMb,
-        maxDiskGb: config.vmMaxDiskGb,
-      },
-      placement: {
-        strategy: config.placementStrategy,
-        dom0ReserveMb: config.dom0ReserveMb,
-        vcpuOvercommitRatio: config.vcpuOvercommitRatio,
-        antiAffinityMode: config.antiAffinityMode,
-      },
+  return new VmRequestService(uow, checklist.steps, clock, {
+    bounds: {
+      maxVcpus: config.vmMaxVcpus,
+      minMemoryMb: config.vmMinMemoryMb,
+      maxMemoryMb: config.vmMaxMemoryMb,
+      maxDiskGb: config.vmMaxDiskGb,
     },
-  );
+    placement: {
+      strategy: config.placementStrategy,
+      dom0ReserveMb: config.dom0ReserveMb,
+      vcpuOvercommitRatio: config.vcpuOvercommitRatio,
+      antiAffinityMode: config.antiAffinityMode,
+    },
+  });
 }

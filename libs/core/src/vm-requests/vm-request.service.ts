@@ -8,7 +8,13 @@ import { type Clock } from '../ports';
 import { type PlacementOptions, planPlacement, type PlacementPlan } from '../placement/placement';
 import { placementHosts } from '../placement/placement-hosts';
 import { type AntiAffinityMode } from '../placement/placement';
-import { type ApprovalStep, evaluatePipeline, type PlanEntry } from './approval-pipeline';
+import { type MustAct, whoMustAct } from '../approvals/who-must-act';
+import {
+  type ApprovalStep,
+  type ApprovalSubject,
+  evaluatePipeline,
+  type PlanEntry,
+} from './approval-pipeline';
 import {
   type HistoryEntry,
   type ListFilter,
@@ -51,6 +57,8 @@ export interface VmRequestServiceOptions {
 export interface VmRequestView extends Omit<VmRequestRecord, 'requestHash' | 'idempotencyKey'> {
   /** While pending: the step it waits on and who may act, so "who must act now" has an answer. */
   waitingOn: { step: string; waitingOn: string | null; groups: string[] } | null;
+  /** Every step waiting now (parallel steps wait together), with who can act and by when. */
+  mustAct: MustAct[];
 }
 
 export interface CreateResult {
@@ -195,22 +203,22 @@ export class VmRequestService {
     const now = this.clock.now();
     const result = await evaluatePipeline(
       this.steps,
+      await this.subjectOf(tx, r, ownerGroups),
       {
-        id: r.id,
-        name: r.name,
-        ownerId: r.ownerId,
-        ownerGroups,
-        vcpus: r.vcpus,
-        memoryMb: r.memoryMb,
-        diskGb: r.diskGb,
-        lifecycleClass: r.lifecycleClass,
-        labels: r.labels,
+        usage: (scope, exclude) => tx.requests.usage(scope, exclude),
+        fits: () => this.fits(tx, r),
+        previousPlan: r.approvalPlan,
       },
-      { usage: (scope, exclude) => tx.requests.usage(scope, exclude) },
       now,
     );
     await tx.requests.saveApprovals(r.id, result.plan);
-    for (const p of result.plan.filter((e) => e.status === 'approved' || e.status === 'rejected'))
+    // Decisions kept from the previous plan were audited when they were made.
+    const decidedBefore = new Set(
+      r.approvalPlan.filter((e) => e.status === 'approved' || e.status === 'rejected').map((e) => e.index),
+    );
+    for (const p of result.plan.filter(
+      (e) => (e.status === 'approved' || e.status === 'rejected') && !decidedBefore.has(e.index),
+    ))
       await tx.audit.append({
         actor,
         action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
@@ -283,7 +291,62 @@ export class VmRequestService {
     return placed;
   }
 
-  private async plan(tx: VmRequestTx, r: VmRequestRecord): Promise<PlacementPlan> {
+  /** What the checklist's conditions and plug-ins see of a request (ids and names of image and network). */
+  async subjectOf(
+    tx: VmRequestTx,
+    r: Pick<
+      VmRequestRecord,
+      | 'id'
+      | 'name'
+      | 'ownerId'
+      | 'vcpus'
+      | 'memoryMb'
+      | 'diskGb'
+      | 'lifecycleClass'
+      | 'labels'
+      | 'imageId'
+      | 'networkId'
+    >,
+    ownerGroups: readonly string[],
+  ): Promise<ApprovalSubject> {
+    const image = r.imageId === null ? undefined : await tx.images.get(r.imageId);
+    const network = r.networkId === null ? undefined : await tx.networks.get(r.networkId);
+    return {
+      id: r.id,
+      name: r.name,
+      ownerId: r.ownerId,
+      ownerGroups,
+      vcpus: r.vcpus,
+      memoryMb: r.memoryMb,
+      diskGb: r.diskGb,
+      lifecycleClass: r.lifecycleClass,
+      labels: r.labels,
+      imageId: r.imageId,
+      imageName: image?.name ?? null,
+      networkId: r.networkId,
+      networkName: network?.name ?? null,
+    };
+  }
+
+  /** The capacity step's question: could placement fit this request right now? */
+  async fits(
+    tx: VmRequestTx,
+    r: Pick<VmRequestRecord, 'memoryMb' | 'vcpus' | 'diskGb' | 'antiAffinityGroup'>,
+  ): Promise<{ fits: boolean; reason: string | null; detail: Record<string, unknown> }> {
+    const plan = await this.plan(tx, r);
+    return plan.chosen
+      ? { fits: true, reason: null, detail: { host: plan.chosen.hostName } }
+      : {
+          fits: false,
+          reason: plan.reason ?? 'no host can take this request',
+          detail: { hosts: plan.rejected },
+        };
+  }
+
+  private async plan(
+    tx: VmRequestTx,
+    r: Pick<VmRequestRecord, 'memoryMb' | 'vcpus' | 'diskGb' | 'antiAffinityGroup'>,
+  ): Promise<PlacementPlan> {
     // One transaction is one connection: queries on it run one after the other.
     const hosts = await tx.hosts.list();
     const reservations = await tx.placement.reservations();
@@ -390,6 +453,7 @@ export function view(r: VmRequestRecord): VmRequestView {
   return {
     ...rest,
     waitingOn: pending ? { step: pending.step, waitingOn: pending.waitingOn, groups: pending.groups } : null,
+    mustAct: r.state === 'pending_approval' ? whoMustAct(r.approvalPlan) : [],
   };
 }
 

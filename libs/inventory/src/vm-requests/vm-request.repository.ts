@@ -252,8 +252,8 @@ export class PgVmRequestStore implements VmRequestStore {
            "decided_by", "reason", "detail", "decided_at")
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
-           "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason", "detail" = EXCLUDED."detail",
-           "decided_at" = EXCLUDED."decided_at"`,
+           "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
+           "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`,
         [
           requestId,
           p.index,
@@ -261,7 +261,12 @@ export class PgVmRequestStore implements VmRequestStore {
           p.kind,
           p.status,
           p.groups,
-          p.status === 'pending' ? null : 'system:approval',
+          // Human and callback decisions name their decider in the detail; automatic ones are the system's.
+          p.status === 'pending'
+            ? null
+            : typeof p.detail['decidedBy'] === 'string'
+              ? p.detail['decidedBy']
+              : 'system:approval',
           p.reason,
           JSON.stringify(p.detail),
           p.decidedAt,

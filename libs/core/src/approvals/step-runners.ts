@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** Outbound HTTP for webhook steps, injectable so tests need no network. */
+export interface WebhookPoster {
+  post(
+    url: string,
+    body: string,
+    headers: Readonly<Record<string, string>>,
+    timeoutMs: number,
+  ): Promise<{ status: number; body: string }>;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs a site program for a command step, injectable so unit tests need no processes. */
+export interface CommandRunner {
+  run(command: string, args: readonly string[], stdin: string, timeoutMs: number): Promise<CommandResult>;
+}
+
+export const fetchWebhookPoster: WebhookPoster = {
+  async post(url, body, headers, timeoutMs) {
+    const res = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: res.status, body: await res.text() };
+  },
+};
+
+/** Output kept per stream: enough for a reason and a stack trace, not a runaway log. */
+const MAX_OUTPUT = 16_384;
+
+/**
+ * Spawns without a shell (the argv is the policy's, never the request's) and kills the whole
+ * process on timeout with SIGKILL: a handler that ignores SIGTERM must not hold a request.
+ */
+export const processCommandRunner: CommandRunner = {
+  run(command, args, stdin, timeoutMs) {
+    return new Promise((resolve) => {
+      const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      child.stdout.on('data', (b: Buffer) => {
+        if (stdout.length < MAX_OUTPUT) stdout += b.toString('utf8');
+      });
+      child.stderr.on('data', (b: Buffer) => {
+        if (stderr.length < MAX_OUTPUT) stderr += b.toString('utf8');
+      });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ exitCode: null, stdout, stderr: stderr + err.message, timedOut });
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({
+          exitCode: code,
+          stdout: stdout.slice(0, MAX_OUTPUT),
+          stderr: stderr.slice(0, MAX_OUTPUT),
+          timedOut,
+        });
+      });
+      // A program that exits without reading STDIN must not crash us with EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(stdin);
+    });
+  },
+};
+
+export function signPayload(secret: string, payload: string): string {
+  return `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`;
+}
+
+export function verifySignature(secret: string, payload: string, signature: string): boolean {
+  const want = Buffer.from(signPayload(secret, payload));
+  const got = Buffer.from(signature);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+/**
+ * What a webhook callback signs: request id, step, decision and reason joined by newlines.
+ * Signing these fields rather than the raw body keeps the check independent of how the JSON
+ * was spaced, and binds the signature to the one request and step it decides.
+ */
+export function callbackPayload(
+  requestId: string,
+  step: string,
+  decision: string,
+  reason: string | null | undefined,
+): string {
+  return [requestId, step, decision, reason ?? ''].join('\n');
+}
