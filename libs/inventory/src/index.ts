@@ -13,3 +13,4 @@ export * from './ipam/ipam.repository';
 export * from './ipam/network.repository';
 export * from './vm-requests/vm-request.repository';
 export * from './approvals/approval-queue.repository';
+export * from './lifecycle/pg-heartbeat.store';

@@ -2,3 +2,4 @@ export * from './heartbeat';
 export * from './reaper.decide';
 export * from './reaper.port';
 export * from './reaper.loop';
+export * from './heartbeat.service';

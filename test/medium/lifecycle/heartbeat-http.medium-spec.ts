@@ -1,0 +1,106 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { HeartbeatBuffer, IdentityService, loadConfig } from '@norm/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiApp } from '../../../apps/api/src/api-app';
+import { REDIS_URL } from '../../harness/env';
+import { useTestDatabase } from '../../harness/test-database';
+import { useRedisPrefix } from '../../harness/test-redis';
+import { insertInstance } from '../inventory/builders';
+import { aPrincipal } from '../vm-requests/builders';
+
+interface BeatRow {
+  last_heartbeat_at: Date | null;
+  heartbeat_deadline_at: Date | null;
+}
+
+describe('POST /v1/instances/:id/heartbeat', () => {
+  const db = useTestDatabase();
+  const prefix = useRedisPrefix();
+  let app: NestFastifyApplication;
+  let buffer: HeartbeatBuffer;
+
+  const beat = (id: string, token: string, payload?: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: `/v1/instances/${id}/heartbeat`,
+      headers: { authorization: `Bearer ${token}`, 'user-agent': 'norm-heartbeat/1' },
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+
+  const row = async (id: string): Promise<BeatRow> =>
+    (
+      await db.dataSource.query<BeatRow[]>(
+        `SELECT "last_heartbeat_at", "heartbeat_deadline_at" FROM "instances" WHERE "id" = $1`,
+        [id],
+      )
+    )[0]!;
+
+  const instanceWithToken = async (): Promise<{ id: string; token: string }> => {
+    const id = await insertInstance(db.dataSource, {
+      hostId: null,
+      domainName: `vm-${Math.random().toString(36).slice(2, 8)}`,
+    });
+    const { token } = await app.get(IdentityService).createInstanceToken(aPrincipal(['admin']), id);
+    return { id, token };
+  };
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      NORM_REDIS_PREFIX: prefix,
+      NORM_STATE_DIR: mkdtempSync(join(tmpdir(), 'norm-hb-')),
+      NORM_LOG_LEVEL: 'silent',
+      NORM_HEARTBEAT_TIMEOUT: '120s',
+    });
+    app = await createApiApp({ config });
+    await app.init();
+    buffer = app.get(HeartbeatBuffer);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('accepts the agent payload and stores last-seen and deadline (last seen + timeout) durably', async () => {
+    const { id, token } = await instanceWithToken();
+    const res = await beat(id, token, { seq: 3, uptime_s: 42 });
+    expect(res.statusCode).toBe(202);
+    await buffer.flush();
+    const r = await row(id);
+    expect(r.last_heartbeat_at).not.toBeNull();
+    expect(r.heartbeat_deadline_at!.getTime() - r.last_heartbeat_at!.getTime()).toBe(120_000);
+  });
+
+  it('an empty body is a beat too; a per-instance timeout overrides the default', async () => {
+    const { id, token } = await instanceWithToken();
+    await db.dataSource.query(`UPDATE "instances" SET "heartbeat_timeout_s" = 30 WHERE "id" = $1`, [id]);
+    expect((await beat(id, token)).statusCode).toBe(202);
+    await buffer.flush();
+    const r = await row(id);
+    expect(r.heartbeat_deadline_at!.getTime() - r.last_heartbeat_at!.getTime()).toBe(30_000);
+  });
+
+  it("another instance's id answers 404, an unknown field 400, no token 401", async () => {
+    const a = await instanceWithToken();
+    const b = await instanceWithToken();
+    expect((await beat(b.id, a.token)).statusCode).toBe(404);
+    expect((await beat(a.id, a.token, { seq: 1, cpu: 'hot' })).statusCode).toBe(400);
+    const anon = await app.inject({ method: 'POST', url: `/v1/instances/${a.id}/heartbeat` });
+    expect(anon.statusCode).toBe(401);
+    await buffer.flush();
+    expect((await row(b.id)).last_heartbeat_at).toBeNull();
+  });
+
+  it('many beats become one write per flush, and the flush timer writes without being asked', async () => {
+    const instances = await Promise.all(Array.from({ length: 5 }, () => instanceWithToken()));
+    for (let k = 0; k < 3; k++)
+      for (const i of instances) expect((await beat(i.id, i.token)).statusCode).toBe(202);
+    expect(buffer.size).toBe(5);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(buffer.size).toBe(0);
+    for (const i of instances) expect((await row(i.id)).last_heartbeat_at).not.toBeNull();
+  });
+});
