@@ -152,5 +152,5 @@ describe('deploy-norm.yml on this machine (direct mode: no systemd as PID 1)', (
     }
     await expect(fetch(`http://127.0.0.1:${port}/readyz`)).rejects.toThrow();
     expect(await readFile(join(runDir(), `${UNITS.worker}.log`), 'utf8')).toContain('"msg":"worker stopped"');
-  }, 300_000);
+  }, 480_000);
 });
