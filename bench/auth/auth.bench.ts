@@ -15,11 +15,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { type AuthSubject, grantsForRoles, loadConfig, type Principal } from '@norm/core';
-import { dataSourceOptions } from '@norm/inventory';
-import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { createScratchDatabase, drive, interleave, median, startTimeBudget } from '../lib/bench-kit';
 import { startBenchApp } from './bench-app';
 
 const ROUNDS = 7;
@@ -68,47 +65,14 @@ async function serve(): Promise<void> {
   });
 }
 
-async function drive(url: string, token: string): Promise<{ rps: number; p50: number; non2xx: number }> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return { rps: result.requests.average, p50: result.latency.p50, non2xx: result.non2xx };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function main(): Promise<void> {
-  const hardStop = setTimeout(() => {
-    console.error(`bench exceeded ${TIME_BUDGET_MS} ms; aborting`);
-    process.exit(2);
-  }, TIME_BUDGET_MS);
-  hardStop.unref();
-
+  startTimeBudget(TIME_BUDGET_MS);
   const base = loadConfig(process.env);
-  const dbName = `norm_bench_auth_${Date.now().toString(36)}`;
-  const adminUrl = new URL(base.databaseUrl);
-  adminUrl.pathname = '/postgres';
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const dbUrl = new URL(base.databaseUrl);
-  dbUrl.pathname = `/${dbName}`;
-  const migrate = new DataSource(dataSourceOptions(dbUrl.toString()));
-  await migrate.initialize();
-  await migrate.runMigrations({ transaction: 'each' });
-  await migrate.destroy();
-
+  const db = await createScratchDatabase(base.databaseUrl, 'auth');
   const prefix = `norm-bench-auth-${process.pid}`;
   const child = fork(__filename, ['--serve'], {
     execArgv: ['-r', './scripts/register.js'],
-    env: benchEnv(dbUrl.toString(), prefix, mkdtempSync(join(tmpdir(), 'norm-bench-auth-'))),
+    env: benchEnv(db.url, prefix, mkdtempSync(join(tmpdir(), 'norm-bench-auth-'))),
   });
   try {
     const ready = await new Promise<Ready>((resolve, reject) => {
@@ -117,22 +81,13 @@ async function main(): Promise<void> {
     });
     const path = `/v1/principals/${ready.principalId}`;
     const targets = { auth: `${ready.auth}${path}`, noAuth: `${ready.noAuth}${path}` };
-    // Warm-up: JIT, connection pools, the token cache.
-    await drive(targets.auth, ready.token);
-    await drive(targets.noAuth, ready.token);
-
-    const rps = { auth: [] as number[], noAuth: [] as number[] };
-    const p50 = { auth: [] as number[], noAuth: [] as number[] };
-    let errors = 0;
-    for (let i = 0; i < ROUNDS; i += 1) {
-      const order = i % 2 === 0 ? (['auth', 'noAuth'] as const) : (['noAuth', 'auth'] as const);
-      for (const kind of order) {
-        const r = await drive(targets[kind], ready.token);
-        rps[kind].push(r.rps);
-        p50[kind].push(r.p50);
-        errors += r.non2xx;
-      }
-    }
+    const headers = { authorization: `Bearer ${ready.token}` };
+    const results = await interleave(['auth', 'noAuth'] as const, ROUNDS, (side) =>
+      drive(targets[side], { connections: CONNECTIONS, seconds: SECONDS, headers }),
+    );
+    const rps = { auth: results.auth.map((r) => r.rps), noAuth: results.noAuth.map((r) => r.rps) };
+    const p50 = { auth: results.auth.map((r) => r.p50), noAuth: results.noAuth.map((r) => r.p50) };
+    const errors = [...results.auth, ...results.noAuth].reduce((n, r) => n + r.failures, 0);
     const m = { auth: median(rps.auth), noAuth: median(rps.noAuth) };
     const ratio = m.auth / m.noAuth;
     console.log(
@@ -144,7 +99,7 @@ async function main(): Promise<void> {
     console.log(
       `no-auth req/s median ${m.noAuth.toFixed(0)} (rounds ${rps.noAuth.map((v) => v.toFixed(0)).join(' ')}), p50 ${median(p50.noAuth)} ms`,
     );
-    console.log(`non-2xx responses: ${errors}`);
+    console.log(`non-2xx or failed requests: ${errors}`);
     console.log(`ratio auth/no-auth: ${ratio.toFixed(3)} (goal ≥ 0.85) ${ratio >= 0.85 ? 'OK' : 'MISSED'}`);
   } finally {
     if (child.exitCode === null) {
@@ -152,8 +107,7 @@ async function main(): Promise<void> {
       if (child.connected) child.disconnect();
       await exited;
     }
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
+    await db.drop();
     const { Redis } = await import('ioredis');
     const redis = new Redis(base.redisUrl);
     const keys = await redis.keys(`${prefix}:*`);

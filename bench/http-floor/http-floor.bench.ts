@@ -17,14 +17,11 @@ import { fork } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { loadConfig } from '@norm/core';
-import { dataSourceOptions } from '@norm/inventory';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Client } from 'pg';
 import { pino } from 'pino';
-import { DataSource } from 'typeorm';
 import { createApiApp } from '../../apps/api/src/api-app';
+import { createScratchDatabase, drive, interleave, median, startTimeBudget } from '../lib/bench-kit';
 import { BenchHelloModule } from './hello.module';
 
 const ROUNDS = 7;
@@ -73,77 +70,32 @@ async function serve(): Promise<void> {
   }
 }
 
-async function drive(url: string): Promise<{ rps: number; p50: number; non2xx: number; errors: number }> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function main(): Promise<void> {
-  const hardStop = setTimeout(() => {
-    console.error(`bench exceeded ${TIME_BUDGET_MS} ms; aborting`);
-    process.exit(2);
-  }, TIME_BUDGET_MS);
-  hardStop.unref();
-
+  startTimeBudget(TIME_BUDGET_MS);
   // A migrated database of its own: the api's boot (bootstrap admin) reads its tables.
-  const base = loadConfig(process.env);
-  const dbName = `norm_bench_http_${Date.now().toString(36)}`;
-  const adminUrl = new URL(base.databaseUrl);
-  adminUrl.pathname = '/postgres';
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const dbUrl = new URL(base.databaseUrl);
-  dbUrl.pathname = `/${dbName}`;
-
+  const db = await createScratchDatabase(loadConfig(process.env).databaseUrl, 'http');
   const child = fork(__filename, ['--serve'], {
     execArgv: ['-r', './scripts/register.js'],
     env: {
       ...process.env,
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: db.url,
       NORM_REDIS_PREFIX: `norm-bench-http-${process.pid}`,
       NORM_STATE_DIR: mkdtempSync(join(tmpdir(), 'norm-bench-http-')),
       NORM_LOG_LEVEL: 'info',
     },
   });
   try {
-    const migrate = new DataSource(dataSourceOptions(dbUrl.toString()));
-    await migrate.initialize();
-    await migrate.runMigrations({ transaction: 'each' });
-    await migrate.destroy();
-
     const ready = await new Promise<Ready>((resolve, reject) => {
       child.once('message', (m) => resolve(m as Ready));
       child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     });
     const targets = { norm: `${ready.norm}${PATH}`, bare: `${ready.bare}${PATH}` };
-    // Warm-up: JIT and connection setup, not measured.
-    await drive(targets.norm);
-    await drive(targets.bare);
-
-    const rps = { norm: [] as number[], bare: [] as number[] };
-    const p50 = { norm: [] as number[], bare: [] as number[] };
-    let failures = 0;
-    for (let i = 0; i < ROUNDS; i += 1) {
-      const order = i % 2 === 0 ? (['norm', 'bare'] as const) : (['bare', 'norm'] as const);
-      for (const kind of order) {
-        const r = await drive(targets[kind]);
-        rps[kind].push(r.rps);
-        p50[kind].push(r.p50);
-        failures += r.non2xx + r.errors;
-      }
-    }
+    const results = await interleave(['norm', 'bare'] as const, ROUNDS, (side) =>
+      drive(targets[side], { connections: CONNECTIONS, seconds: SECONDS }),
+    );
+    const rps = { norm: results.norm.map((r) => r.rps), bare: results.bare.map((r) => r.rps) };
+    const p50 = { norm: results.norm.map((r) => r.p50), bare: results.bare.map((r) => r.p50) };
+    const failures = [...results.norm, ...results.bare].reduce((n, r) => n + r.failures, 0);
     const m = { norm: median(rps.norm), bare: median(rps.bare) };
     const ratio = m.norm / m.bare;
     // Each round's two runs are adjacent in time, so their ratio cancels slow drift in load.
@@ -166,8 +118,7 @@ async function main(): Promise<void> {
       if (child.connected) child.disconnect();
       await exited;
     }
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
+    await db.drop();
   }
 }
 

@@ -1,0 +1,116 @@
+/**
+ * What every benchmark here needs, written once: a hard time budget, a scratch migrated
+ * database, an autocannon run, interleaved rounds and medians. Benchmarks print ratios
+ * measured side by side in one run; interleaving makes drift (CPU frequency, GC, other
+ * load on this shared 2-core machine) hit both sides alike.
+ */
+import autocannon from 'autocannon';
+import { dataSourceOptions } from '@norm/inventory';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Ends the process if the benchmark overruns: a bench must stop by itself. */
+export function startTimeBudget(ms: number): void {
+  setTimeout(() => {
+    console.error(`bench exceeded ${ms} ms; aborting`);
+    process.exit(2);
+  }, ms).unref();
+}
+
+export interface ScratchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database on the configured server, migrated when asked; drop() removes it. */
+export async function createScratchDatabase(
+  baseUrl: string,
+  label: string,
+  options: { migrate: boolean } = { migrate: true },
+): Promise<ScratchDatabase> {
+  const name = `norm_bench_${label}_${Date.now().toString(36)}`;
+  const adminUrl = new URL(baseUrl);
+  adminUrl.pathname = '/postgres';
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  if (options.migrate) {
+    const ds = new DataSource(dataSourceOptions(url.toString()));
+    await ds.initialize();
+    await ds.runMigrations({ transaction: 'each' });
+    await ds.destroy();
+  }
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+export async function drive(
+  url: string,
+  options: {
+    connections: number;
+    seconds: number;
+    headers?: Record<string, string>;
+    method?: 'GET' | 'POST';
+    body?: string;
+  },
+): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    connections: options.connections,
+    duration: options.seconds,
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.method ? { method: options.method } : {}),
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors,
+  };
+}
+
+/**
+ * Runs `run` for each side in turn, `rounds` times, alternating which side goes first, and
+ * returns every side's per-round results (after one unmeasured warm-up each).
+ */
+export async function interleave<K extends string>(
+  sides: readonly K[],
+  rounds: number,
+  run: (side: K) => Promise<LoadResult>,
+): Promise<Record<K, LoadResult[]>> {
+  for (const side of sides) await run(side);
+  const results = Object.fromEntries(sides.map((s) => [s, [] as LoadResult[]])) as Record<K, LoadResult[]>;
+  for (let i = 0; i < rounds; i += 1) {
+    const order = i % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) results[side].push(await run(side));
+  }
+  return results;
+}
