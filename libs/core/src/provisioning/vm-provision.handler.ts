@@ -60,11 +60,16 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
     const xen = deps.xen;
     if (!xen) throw new DomainError('DependencyUnavailable', 'this worker has no Xen transport configured');
     const host = xen.forHost(endpointOf(target.host));
-    await deps.limiter.run(target.host.id, perHostCap(target.host), async () => {
+    // The per-host slot is held only around calls to the host (inside reconcile and compensate):
+    // database work and the token hash must not keep another provision off an idle host.
+    const slot = <T>(work: () => Promise<T>): Promise<T> =>
+      deps.limiter.run(target.host.id, perHostCap(target.host), work);
+    {
       // A previous run already decided this request fails: finish undoing, never build forward.
-      if (target.request.error !== null) return compensate(deps, target, host, target.request.error);
+      if (target.request.error !== null)
+        return slot(() => compensate(deps, target, host, target.request.error!));
       try {
-        await reconcile(deps, target, host);
+        await reconcile(deps, target, host, slot);
         await deps.uow.run((tx) =>
           tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
         );
@@ -98,9 +103,9 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
               after: { lastError: failure },
             });
         });
-        await compensate(deps, target, host, failure);
+        await slot(() => compensate(deps, target, host, failure));
       }
-    });
+    }
   };
 }
 
@@ -145,7 +150,12 @@ async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | u
   });
 }
 
-async function reconcile(deps: ProvisionDeps, t: Target, host: XenHost): Promise<void> {
+async function reconcile(
+  deps: ProvisionDeps,
+  t: Target,
+  host: XenHost,
+  slot: <T>(work: () => Promise<T>) => Promise<T>,
+): Promise<void> {
   const { request, image, network } = t;
   let instance = t.instance;
   const step = (s: ProvisionStep) => deps.beforeStep?.(s, request.id) ?? Promise.resolve();
@@ -156,36 +166,39 @@ async function reconcile(deps: ProvisionDeps, t: Target, host: XenHost): Promise
   if (instance.ip !== alloc.ip || instance.mac !== alloc.mac)
     instance = await patchInstance(deps, instance, { ip: alloc.ip, mac: alloc.mac });
 
-  await step('create-disk');
   const golden = goldenFor(image, t.host);
   const volume = `${instance.domainName}-disk0`;
-  const existing = await host.logicalVolumes(golden.vg);
-  if (!existing.some((lv) => lv.name === volume))
-    await host.createVolume({
-      vg: golden.vg,
-      name: volume,
-      sizeMb: request.diskGb * 1024,
-      snapshotOf: golden.lv,
-    });
-  if (instance.diskVolume !== `${golden.vg}/${volume}`)
-    instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
-
-  await step('create-domain');
-  const listed = await host.listDomains();
-  if (!listed.some((d) => d.name === instance.domainName))
-    await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume));
-
-  await step('confirm');
-  const domain = (await host.listDomains()).find((d) => d.name === instance.domainName);
-  if (!domain)
-    throw new DomainError('XlCommandError', 'xl create returned but the domain is not in xl list', {
-      host: t.host.name,
-      domain: instance.domainName,
-    });
-
-  await step('mark-running');
   const { prefix, secret } = generateToken();
   const secretHash = await hashSecret(secret);
+  const domain = await slot(async () => {
+    await step('create-disk');
+    const existing = await host.logicalVolumes(golden.vg);
+    if (!existing.some((lv) => lv.name === volume))
+      await host.createVolume({
+        vg: golden.vg,
+        name: volume,
+        sizeMb: request.diskGb * 1024,
+        snapshotOf: golden.lv,
+      });
+    if (instance.diskVolume !== `${golden.vg}/${volume}`)
+      instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
+
+    await step('create-domain');
+    const listed = await host.listDomains();
+    if (!listed.some((d) => d.name === instance.domainName))
+      await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume));
+
+    await step('confirm');
+    const found = (await host.listDomains()).find((d) => d.name === instance.domainName);
+    if (!found)
+      throw new DomainError('XlCommandError', 'xl create returned but the domain is not in xl list', {
+        host: t.host.name,
+        domain: instance.domainName,
+      });
+    return found;
+  });
+
+  await step('mark-running');
   await deps.uow.run(async (tx) => {
     const r = await tx.requests.get(request.id);
     const i = await tx.instanceStore.get(instance.id);

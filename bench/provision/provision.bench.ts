@@ -1,0 +1,282 @@
+/**
+ * Provisioning throughput against simulated hosts whose `xl create` takes 1.5 s.
+ *
+ *   node -r ./scripts/register.js bench/provision/provision.bench.ts
+ *
+ * 200 VMs over 10 in-process simulated hosts, per-host cap 2. Two runs on one fleet:
+ *   ideal – the very SSH calls the provision handler makes (lvs, lvcreate, xl list, xl create,
+ *           xl list), issued directly with the same per-host limiter: the floor set by the hosts;
+ *   norm  – 200 requests created through VmRequestService (approval, placement, outbox in one
+ *           transaction each), relayed to BullMQ and provisioned by a WorkerRuntime.
+ * Prints both wall times and norm/ideal (goal ≤ 1.05), and p50/p99 from the commit of the
+ * approval (which writes the outbox row) to the handler's first transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type ActingContext,
+  grantsForRoles,
+  HostLimiter,
+  loadConfig,
+  silentLogger,
+  vmRequestServiceFromConfig,
+  type XenHost,
+} from '@norm/core';
+import { dataSourceOptions, HostRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { sshOptions, SshXenHostFactory } from '@norm/xen';
+import { type SimulatedFleet, startSimulatedFleet } from '@norm/xen/testing';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { WorkerRuntime } from '../../apps/worker/src/worker-runtime';
+
+const HOSTS = 10;
+const VMS = 200;
+const PER_HOST = 2;
+const CREATE_MS = 1_500;
+const TIME_BUDGET_MS = 300_000;
+
+/** Arms `count` one-shot holds on `xl create`, each released CREATE_MS after it catches one. */
+function slowCreates(fleet: SimulatedFleet, count: number): void {
+  for (const h of fleet.hosts)
+    for (let i = 0; i < count; i++) {
+      const hang = h.sim.faults.hangNext((argv) => argv.includes('xl') && argv.includes('create'));
+      void hang.caught.then(() => setTimeout(() => hang.release(), CREATE_MS));
+    }
+}
+
+function pct(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function ideal(fleet: SimulatedFleet, factory: SshXenHostFactory): Promise<number> {
+  const limiter = new HostLimiter(PER_HOST, 1_000);
+  const hosts: XenHost[] = fleet.hosts.map((h) =>
+    factory.forHost({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      user: h.user,
+      hostKeyFingerprint: h.fingerprint,
+      sudo: false,
+    }),
+  );
+  slowCreates(fleet, VMS / HOSTS);
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: VMS }, (_, i) => {
+      const host = hosts[i % HOSTS]!;
+      const name = `ideal-${i}`;
+      return limiter.run(fleet.hosts[i % HOSTS]!.name, undefined, async () => {
+        await host.logicalVolumes('vg0');
+        await host.createVolume({
+          vg: 'vg0',
+          name: `${name}-disk0`,
+          sizeMb: 1024,
+          snapshotOf: 'golden-tiny',
+        });
+        await host.listDomains();
+        await host.createDomain({
+          name,
+          vcpus: 1,
+          memoryMb: 128,
+          boot: { kind: 'pygrub' },
+          disks: [{ target: `/dev/vg0/${name}-disk0`, vdev: 'xvda', access: 'rw' }],
+          vifs: [
+            {
+              mac: `00:16:3e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+              bridge: 'xenbr0',
+            },
+          ],
+        });
+        await host.listDomains();
+      });
+    }),
+  );
+  return performance.now() - start;
+}
+
+async function main(): Promise<void> {
+  const hardStop = setTimeout(() => {
+    process.stderr.write('bench/provision: time budget exceeded\n');
+    process.exit(2);
+  }, TIME_BUDGET_MS);
+  hardStop.unref();
+
+  const base = loadConfig(process.env);
+  const dbName = `norm_bench_provision_${Date.now().toString(36)}`;
+  const adminUrl = new URL(base.databaseUrl);
+  adminUrl.pathname = '/postgres';
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const dbUrl = new URL(base.databaseUrl);
+  dbUrl.pathname = `/${dbName}`;
+  const prefix = `norm-bench-provision-${process.pid}`;
+  const fleet = await startSimulatedFleet({
+    count: HOSTS,
+    mode: 'inprocess',
+    hostOptions: { totalMemoryMb: 65_535, nrCpus: 64 },
+  });
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: dbUrl.toString(),
+    NORM_REDIS_PREFIX: prefix,
+    NORM_WORKER_CONCURRENCY: '256',
+    NORM_PROVISION_HOST_CONCURRENCY: String(PER_HOST),
+    NORM_PROVISION_GLOBAL_CONCURRENCY: '1000',
+    NORM_QUOTA_PER_PRINCIPAL: 'instances=100000',
+    NORM_OUTBOX_POLL_INTERVAL: '1s',
+  });
+  const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 40 } });
+  const factory = new SshXenHostFactory(sshOptions({ privateKey: fleet.hosts[0]!.privateKey }), {
+    configDir: fleet.hosts[0]!.configDir,
+  });
+  let runtime: WorkerRuntime | undefined;
+  try {
+    await ds.initialize();
+    await ds.runMigrations({ transaction: 'each' });
+    const idealMs = await ideal(fleet, factory);
+
+    const hostRepo = new HostRepository(ds.manager);
+    for (const h of fleet.hosts)
+      await hostRepo.create(
+        {
+          name: h.name,
+          address: h.address,
+          port: h.port,
+          sshUser: h.user,
+          sudo: false,
+          hostKeyFingerprint: h.fingerprint,
+          labels: {},
+          limits: {},
+        },
+        {
+          totalMemoryMb: 65_535,
+          freeMemoryMb: 60_000,
+          nrCpus: 64,
+          xenVersion: '4.17.5',
+          storageTotalMb: 512 * 1024,
+          storageFreeMb: 500 * 1024,
+          volumeGroups: [{ name: 'vg0', sizeMb: 512 * 1024, freeMb: 500 * 1024 }],
+          domains: [],
+        },
+        new Date(),
+      );
+    const uow = new PgVmRequestUnitOfWork(ds);
+    const { image, network } = await uow.run(async (tx) => ({
+      image: await tx.images.create({
+        name: 'bench',
+        osLabel: 'bench',
+        boot: { method: 'pygrub' },
+        defaultDiskGb: 1,
+        goldenVolumes: [{ vg: 'vg0', lv: 'golden-tiny' }],
+      }),
+      network: await tx.networks.create({
+        name: 'bench',
+        bridge: 'xenbr0',
+        cidr: '10.200.0.0/22',
+        gateway: '10.200.0.1',
+        rangeStart: '10.200.0.10',
+        rangeEnd: '10.200.3.250',
+      }),
+    }));
+    const service = vmRequestServiceFromConfig(config, uow);
+    const id = randomUUID();
+    const ctx: ActingContext = {
+      subject: {
+        kind: 'principal',
+        principal: {
+          id,
+          kind: 'person',
+          name: 'bench',
+          roles: ['requester'],
+          groups: [],
+          createdAt: new Date(),
+        },
+        tokenId: randomUUID(),
+        grants: grantsForRoles(['requester']),
+      },
+    };
+
+    runtime = new WorkerRuntime(config, ds, silentLogger, factory);
+    runtime.start();
+    slowCreates(fleet, VMS / HOSTS);
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: VMS }, (_, i) =>
+        service.create(ctx, {
+          name: `vm-${i}`,
+          vcpus: 1,
+          memoryMb: 256,
+          diskGb: 1,
+          imageId: image.id,
+          networkId: network.id,
+          lifecycleClass: 'cattle',
+        }),
+      ),
+    );
+    const createdMs = performance.now() - start;
+    for (;;) {
+      const rows: Array<{ state: string; n: number }> = await ds.query(
+        `SELECT "state", count(*)::int AS n FROM "vm_requests" GROUP BY "state"`,
+      );
+      const done = rows
+        .filter((r) => r.state === 'running' || r.state === 'failed')
+        .reduce((a, r) => a + r.n, 0);
+      if (done >= VMS) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const normMs = performance.now() - start;
+    const rows: Array<{
+      history: Array<{ to: string; at: string }>;
+      state: string;
+      error: { code?: string; message?: string } | null;
+    }> = await ds.query(`SELECT "history", "state", "error" FROM "vm_requests"`);
+    const failed = rows.filter((r) => r.state !== 'running').length;
+    const reasons = new Map<string, number>();
+    for (const r of rows.filter((x) => x.state !== 'running')) {
+      const key = `${r.error?.code ?? '?'}: ${(r.error?.message ?? '').slice(0, 120)}`;
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+    }
+    for (const [k, n] of reasons) console.log(`failed ${n}× ${k}`);
+    const lag = rows
+      .map((r) => {
+        const at = (to: string) => Date.parse(r.history.find((h) => h.to === to)?.at ?? '');
+        return at('provisioning') - at('approved');
+      })
+      .filter((v) => Number.isFinite(v));
+    const hostsSeen = new Set<string>();
+    for (const h of fleet.hosts)
+      if (h.sim.state.domainList().some((d) => d.name.startsWith('vm-'))) hostsSeen.add(h.name);
+
+    console.log(
+      `${VMS} VMs over ${HOSTS} simulated hosts, xl create ${CREATE_MS} ms, per-host cap ${PER_HOST}`,
+    );
+    console.log(`ideal (same SSH calls, same per-host limiter): ${(idealMs / 1000).toFixed(2)} s`);
+    console.log(
+      `norm  (API service → outbox → BullMQ → worker): ${(normMs / 1000).toFixed(2)} s, failed ${failed}, hosts used ${hostsSeen.size}`,
+    );
+    console.log(
+      `  of which creating the ${VMS} requests (approval, placement, outbox): ${(createdMs / 1000).toFixed(2)} s`,
+    );
+    const ratio = normMs / idealMs;
+    console.log(`ratio norm/ideal: ${ratio.toFixed(3)} (goal ≤ 1.05) ${ratio <= 1.05 ? 'OK' : 'MISSED'}`);
+    console.log(
+      `outbox commit → handler start: p50 ${pct(lag, 50).toFixed(0)} ms, p99 ${pct(lag, 99).toFixed(0)} ms`,
+    );
+  } finally {
+    await runtime?.stop();
+    await factory.close();
+    await fleet.stop();
+    await ds.destroy().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await admin.end();
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(base.redisUrl);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  }
+}
+
+void main();
