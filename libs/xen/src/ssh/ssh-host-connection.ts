@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { type DomainError, type HostEndpoint } from '@norm/core';
 import { classifyRemoteFailure } from '../errors/xen.errors';
@@ -90,6 +91,9 @@ interface ChannelOutcome {
 const SFTP_IDLE_MS = 30_000;
 const SFTP_NO_SUCH_FILE = 2;
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._/-]+$/;
+/** Refused channel opens are retried 10, 20, 40, 80 ms apart before the refusal is reported. */
+const CHANNEL_OPEN_ATTEMPTS = 5;
+const CHANNEL_RETRY_BASE_MS = 10;
 
 /**
  * The pooled connection to one Xen host. Commands are multiplexed as channels over a
@@ -151,6 +155,16 @@ export class SshHostConnection implements RemoteShell {
           handedOver = true;
           return await this.runChannel(live, argv, command, signal, release);
         } catch (err) {
+          if (err instanceof ChannelRefused) {
+            // sshd counts a session against MaxSessions until it has reaped it, a moment
+            // after it sent the close we freed our slot on; a refused channel ran nothing,
+            // so wait a little and ask again, within the same deadline.
+            if (attempt >= CHANNEL_OPEN_ATTEMPTS) throw err.error;
+            await delay(CHANNEL_RETRY_BASE_MS * 2 ** (attempt - 1), undefined, { signal }).catch(
+              () => undefined,
+            );
+            continue;
+          }
           // A pooled connection can die (host dropped it, NAT forgot it) just before we
           // hand it a command; we learn of it only when the close arrives. The command
           // never reached the host, so one retry on a new connection, inside the same
@@ -545,7 +559,7 @@ export class SshHostConnection implements RemoteShell {
             // A refusal on a live connection (MaxSessions) is an answer, not a drop.
             if (live.dropped) onDrop(failure);
             else {
-              settle(() => reject(failure));
+              settle(() => reject(new ChannelRefused(failure)));
               finish();
             }
             return;
@@ -728,6 +742,13 @@ export class SshHostConnection implements RemoteShell {
       live.client.end();
     }, this.options.idleTimeoutMs);
     this.idleTimer.unref();
+  }
+}
+
+/** The host refused to open a channel (sshd's MaxSessions): nothing ran. Internal to exec(). */
+class ChannelRefused extends Error {
+  constructor(readonly error: DomainError) {
+    super(error.message);
   }
 }
 

@@ -184,7 +184,10 @@ export class OpenSshHost {
       'PrintMotd no',
       'LogLevel ERROR',
       'Subsystem sftp internal-sftp',
-      `SetEnv NORM_SIM_SOCKET=${join(d, 'sim.sock')} PATH=${join(d, 'bin')}:/usr/local/bin:/usr/bin:/bin`,
+      // SHLVL=1: bash sources ~/.bashrc for every command sshd runs at shell level 1, and the
+      // login user here is this machine's (root, whose rc files can take ~0.5 s); a Xen
+      // host's `norm` user has a plain shell, so level 2 skips them, as there.
+      `SetEnv NORM_SIM_SOCKET=${join(d, 'sim.sock')} PATH=${join(d, 'bin')}:/usr/local/bin:/usr/bin:/bin SHLVL=1`,
       '',
     ].join('\n');
   }

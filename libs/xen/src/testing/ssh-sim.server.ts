@@ -87,6 +87,9 @@ export class InProcessSshServer {
   }
 
   private onClient(client: Connection): void {
+    // sshd writes a finished command's output, exit status and close in one go; ssh2 writes
+    // them as separate packets, which Nagle would hold for the client's delayed ACK.
+    if (canSetNoDelay(client)) client.setNoDelay(true);
     this.connections.add(client);
     client.on('close', () => this.connections.delete(client));
     client.on('error', () => {});
@@ -159,4 +162,9 @@ export class InProcessSshServer {
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** ssh2's server-side Connection has setNoDelay at runtime; @types/ssh2 only declares it on Client. */
+function canSetNoDelay(c: unknown): c is { setNoDelay(noDelay: boolean): unknown } {
+  return typeof (c as { setNoDelay?: unknown }).setNoDelay === 'function';
 }

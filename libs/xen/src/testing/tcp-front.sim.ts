@@ -39,6 +39,9 @@ export class TcpFront {
   }
 
   private accept(client: Socket): void {
+    // The relay must not add latency a real host has not: without TCP_NODELAY each small
+    // relayed SSH packet can wait ~40 ms for a delayed ACK.
+    client.setNoDelay(true);
     const pair: { client: Socket; upstream?: Socket } = { client };
     this.pairs.add(pair);
     client.on('error', () => {});
@@ -52,6 +55,7 @@ export class TcpFront {
 
   private connectUpstream(pair: { client: Socket; upstream?: Socket }): void {
     const upstream = connect(this.upstreamPort(), this.host);
+    upstream.setNoDelay(true);
     pair.upstream = upstream;
     upstream.on('error', () => pair.client.destroy());
     upstream.on('close', () => pair.client.destroy());
