@@ -5,6 +5,7 @@ import { type DestinationStream } from 'pino';
 import { HealthModule } from './health/health.module';
 import { InventoryHttpModule } from './hosts/inventory-http.module';
 import { AnsibleInventoryHttpModule } from './inventory-ansible/ansible-inventory-http.module';
+import { ApprovalsHttpModule } from './approvals/approvals-http.module';
 import { ApiHttpModule } from './http/http.module';
 import { IdentityModule } from './identity/identity.module';
 import { LifecycleHttpModule } from './lifecycle/lifecycle-http.module';
@@ -36,6 +37,7 @@ export class AppModule {
         IdentityModule,
         InventoryHttpModule.forRoot({ xen: options.xen }),
         VmRequestsHttpModule,
+        ApprovalsHttpModule,
         AnsibleInventoryHttpModule,
         LifecycleHttpModule,
         ...(options.extraModules ?? []),

@@ -1,5 +1,7 @@
 import {
+  ApprovalService,
   assertHandlersComplete,
+  checklistFromConfig,
   handleInstanceAction,
   handlePipelineProbe,
   handleVmProvision,
@@ -10,6 +12,7 @@ import {
   type NormConfig,
   type ProvisionStep,
   runHostSyncLoop,
+  runApprovalTimeoutLoop,
   runOutboxRelay,
   runStuckWorkLoop,
   systemClock,
@@ -17,6 +20,7 @@ import {
 } from '@norm/core';
 import {
   HostRepository,
+  PgApprovalQueue,
   OperationRepository,
   PgAuditLog,
   PgLeaderLock,
@@ -55,6 +59,8 @@ export class WorkerRuntime {
   private relay: Promise<unknown> | undefined;
   private hostSync: Promise<unknown> | undefined;
   private stuckWork: Promise<unknown> | undefined;
+  private approvalTimers: Promise<unknown> | undefined;
+  private readonly approvals: ApprovalService;
   private readonly vmRequests: {
     uow: PgVmRequestUnitOfWork;
     requests: ReturnType<typeof vmRequestServiceFromConfig>;
@@ -69,7 +75,16 @@ export class WorkerRuntime {
   ) {
     const operations = new OperationRepository(dataSource);
     const uow = new PgVmRequestUnitOfWork(dataSource);
-    this.vmRequests = { uow, requests: vmRequestServiceFromConfig(config, uow) };
+    // One checklist for both: a bad policy file stops the worker at boot, like the API.
+    const checklist = checklistFromConfig(config);
+    this.vmRequests = { uow, requests: vmRequestServiceFromConfig(config, uow, systemClock, checklist) };
+    this.approvals = new ApprovalService(
+      uow,
+      this.vmRequests.requests,
+      checklist,
+      new PgApprovalQueue(dataSource),
+      systemClock,
+    );
     // One limiter for create/destroy/actions: the caps are about load on a host, whatever the verb.
     const limiter = new HostLimiter(config.provisionHostConcurrency, config.provisionGlobalConcurrency);
     const handlers: Partial<JobHandlers> = {
@@ -130,6 +145,12 @@ export class WorkerRuntime {
       },
       this.relayAbort.signal,
     );
+    // Every worker fires timers: the per-request lock and versioned update make a timer fire once.
+    this.approvalTimers = runApprovalTimeoutLoop(
+      { approvals: this.approvals, clock: systemClock, log: this.log },
+      { intervalMs: this.config.approvalTimerIntervalMs, batch: 50 },
+      this.relayAbort.signal,
+    );
     this.log.info('worker started', { concurrency: this.config.workerConcurrency, hostSync: !!this.xen });
   }
 
@@ -139,6 +160,7 @@ export class WorkerRuntime {
     await this.relay;
     await this.hostSync;
     await this.stuckWork;
+    await this.approvalTimers;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
     this.log.info('worker stopped', { how, graceMs: this.config.shutdownGraceMs });
     await this.publisher.close();

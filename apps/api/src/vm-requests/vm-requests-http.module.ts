@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import {
+  type Checklist,
+  checklistFromConfig,
   InstanceService,
   type NormConfig,
   systemClock,
@@ -16,6 +18,9 @@ import { VmRequestsController } from './vm-requests.controller';
 /** An action left open this long is stuck: longer than a forced shutdown plus a slow destroy. */
 const OPERATION_DEADLINE_MS = 15 * 60_000;
 
+/** The approval checklist, read and validated once at boot (a bad policy file stops the API). */
+export const APPROVAL_CHECKLIST = Symbol('APPROVAL_CHECKLIST');
+
 /** VM requests, instances and their operations: thin routes over the domain services. */
 @Module({
   controllers: [VmRequestsController, InstancesController, OperationsController],
@@ -26,9 +31,15 @@ const OPERATION_DEADLINE_MS = 15 * 60_000;
       useFactory: (ds: DataSource) => new PgVmRequestUnitOfWork(ds),
     },
     {
+      provide: APPROVAL_CHECKLIST,
+      inject: [NORM_CONFIG],
+      useFactory: (config: NormConfig) => checklistFromConfig(config),
+    },
+    {
       provide: VmRequestService,
-      inject: [NORM_CONFIG, PgVmRequestUnitOfWork],
-      useFactory: (config: NormConfig, uow: PgVmRequestUnitOfWork) => vmRequestServiceFromConfig(config, uow),
+      inject: [NORM_CONFIG, PgVmRequestUnitOfWork, APPROVAL_CHECKLIST],
+      useFactory: (config: NormConfig, uow: PgVmRequestUnitOfWork, checklist: Checklist) =>
+        vmRequestServiceFromConfig(config, uow, systemClock, checklist),
     },
     {
       provide: InstanceService,
@@ -39,5 +50,6 @@ const OPERATION_DEADLINE_MS = 15 * 60_000;
         }),
     },
   ],
+  exports: [PgVmRequestUnitOfWork, VmRequestService, APPROVAL_CHECKLIST],
 })
 export class VmRequestsHttpModule {}

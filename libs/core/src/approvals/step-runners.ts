@@ -39,19 +39,31 @@ export const fetchWebhookPoster: WebhookPoster = {
 const MAX_OUTPUT = 16_384;
 
 /**
- * Spawns without a shell (the argv is the policy's, never the request's) and kills the whole
- * process on timeout with SIGKILL: a handler that ignores SIGTERM must not hold a request.
+ * Spawns without a shell (the argv is the policy's, never the request's) in its own process
+ * group and kills the whole group on timeout with SIGKILL: a handler that ignores SIGTERM, or
+ * a script whose child keeps the pipes open, must not hold a request.
  */
 export const processCommandRunner: CommandRunner = {
   run(command, args, stdin, timeoutMs) {
     return new Promise((resolve) => {
-      const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       let stdout = '';
       let stderr = '';
       let timedOut = false;
+      let settled = false;
+      const finish = (r: CommandResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ ...r, stdout: r.stdout.slice(0, MAX_OUTPUT), stderr: r.stderr.slice(0, MAX_OUTPUT) });
+      };
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }, timeoutMs);
       child.stdout.on('data', (b: Buffer) => {
         if (stdout.length < MAX_OUTPUT) stdout += b.toString('utf8');
@@ -59,19 +71,12 @@ export const processCommandRunner: CommandRunner = {
       child.stderr.on('data', (b: Buffer) => {
         if (stderr.length < MAX_OUTPUT) stderr += b.toString('utf8');
       });
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        resolve({ exitCode: null, stdout, stderr: stderr + err.message, timedOut });
+      child.on('error', (err) => finish({ exitCode: null, stdout, stderr: stderr + err.message, timedOut }));
+      // After a timeout, the exit is enough: output still buffered in a killed pipe does not matter.
+      child.on('exit', (code) => {
+        if (timedOut) finish({ exitCode: code, stdout, stderr, timedOut });
       });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({
-          exitCode: code,
-          stdout: stdout.slice(0, MAX_OUTPUT),
-          stderr: stderr.slice(0, MAX_OUTPUT),
-          timedOut,
-        });
-      });
+      child.on('close', (code) => finish({ exitCode: code, stdout, stderr, timedOut }));
       // A program that exits without reading STDIN must not crash us with EPIPE.
       child.stdin.on('error', () => undefined);
       child.stdin.end(stdin);
