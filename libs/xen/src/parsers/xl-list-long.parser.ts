@@ -47,23 +47,26 @@ function first<T>(...values: Array<T | undefined>): T | undefined {
   return values.find((v) => v !== undefined);
 }
 
-/** Finds the array among surrounding lines (warnings, banners) without guessing at indentation. */
+/**
+ * Finds the array among surrounding lines (warnings, banners) without guessing at
+ * indentation: it starts at the first line whose first non-blank character is `[`. The
+ * output is searched in place rather than split into lines, because with many domains it
+ * is hundreds of KiB and the sync loop reads it from every host on every pass.
+ */
 function extractJson(text: string): Json {
-  const lines = splitLines(text);
-  const start = lines.findIndex((l) => l.trimStart().startsWith('['));
-  if (start < 0) {
-    if (lines.some((l) => l.trimStart().startsWith('(domain'))) {
+  const open = /^[ \t]*\[/m.exec(text);
+  if (!open) {
+    if (/^[ \t]*\(domain/m.test(text)) {
       throw parseError('xl list -l', 'S-expression output (Xen 4.1 or output_format="sxp") is not supported');
     }
     throw parseError('xl list -l', 'no JSON array found');
   }
-  const body = lines.slice(start).join('\n');
-  const end = body.lastIndexOf(']');
+  const end = text.lastIndexOf(']');
   try {
-    return JSON.parse(body.slice(0, end + 1)) as Json;
+    return JSON.parse(text.slice(open.index, end + 1)) as Json;
   } catch (err) {
     throw parseError('xl list -l', `invalid JSON: ${err instanceof Error ? err.message : 'unknown error'}`, {
-      line: start + 1,
+      line: splitLines(text.slice(0, open.index)).length,
     });
   }
 }
