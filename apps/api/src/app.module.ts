@@ -39,7 +39,7 @@ export class AppModule {
         VmRequestsHttpModule,
         ApprovalsHttpModule,
         AnsibleInventoryHttpModule,
-        LifecycleHttpModule,
+        LifecycleHttpModule.forRoot({ xen: options.xen }),
         ...(options.extraModules ?? []),
       ],
     };

@@ -12,6 +12,10 @@ import {
   type NormConfig,
   type ProvisionStep,
   runHostSyncLoop,
+  DEFAULT_REAPER_OPTIONS,
+  InstanceService,
+  InstanceServiceReaperActions,
+  runReaperLoop,
   runApprovalTimeoutLoop,
   runOutboxRelay,
   runStuckWorkLoop,
@@ -25,8 +29,10 @@ import {
   PgAuditLog,
   PgLeaderLock,
   PgOutboxStore,
+  PgReaperStore,
   PgVmRequestUnitOfWork,
 } from '@norm/inventory';
+import { RedisReaperControl } from '@norm/platform';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
 import { type Redis } from 'ioredis';
 import { type DataSource } from 'typeorm';
@@ -58,6 +64,7 @@ export class WorkerRuntime {
   private readonly relayAbort = new AbortController();
   private relay: Promise<unknown> | undefined;
   private hostSync: Promise<unknown> | undefined;
+  private reaper: Promise<unknown> | undefined;
   private stuckWork: Promise<unknown> | undefined;
   private approvalTimers: Promise<unknown> | undefined;
   private readonly approvals: ApprovalService;
@@ -134,6 +141,7 @@ export class WorkerRuntime {
       this.relayAbort.signal,
     );
     if (this.xen) this.hostSync = this.startHostSync(this.xen);
+    if (this.xen) this.reaper = this.startReaper(this.xen);
     // Every worker sweeps: the versioned job id makes two sweeps of one stall enqueue one job.
     this.stuckWork = runStuckWorkLoop(
       { ...this.vmRequests, clock: systemClock, log: this.log },
@@ -159,6 +167,7 @@ export class WorkerRuntime {
     this.relayAbort.abort();
     await this.relay;
     await this.hostSync;
+    await this.reaper;
     await this.stuckWork;
     await this.approvalTimers;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
@@ -192,6 +201,42 @@ export class WorkerRuntime {
       },
       this.relayAbort.signal,
     ).then((stopped) => this.log.info('host sync stopped', { ...stopped }));
+  }
+
+  /**
+   * Every worker runs the reaper loop; its own advisory lock (not host sync's) makes exactly
+   * one reap. It acts only through instance actions, so its effects are jobs like any other.
+   */
+  private startReaper(xen: XenHostFactory): Promise<unknown> {
+    const dataSource = this.dataSource;
+    const timeoutS = Math.round(this.config.heartbeatTimeoutMs / 1000);
+    const instances = new InstanceService(
+      new PgVmRequestUnitOfWork(dataSource),
+      new OperationRepository(dataSource),
+      systemClock,
+      // An automated action left open this long is stuck, as for the API's.
+      { operationDeadlineMs: 15 * 60_000 },
+    );
+    const controlRedis = this.connection();
+    return runReaperLoop(
+      {
+        store: new PgReaperStore(dataSource, { cattleS: timeoutS, petS: timeoutS }),
+        actions: new InstanceServiceReaperActions(instances, this.log),
+        xen,
+        lock: new PgLeaderLock({
+          databaseUrl: this.config.databaseUrl,
+          name: 'reaper',
+          checkIntervalMs: 10_000,
+          logger: this.log,
+        }),
+        clock: systemClock,
+        log: this.log,
+        audit: (event) => PgAuditLog.appendAlone(dataSource, event),
+        control: new RedisReaperControl(controlRedis, this.config.redisPrefix),
+      },
+      { ...DEFAULT_REAPER_OPTIONS, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs },
+      this.relayAbort.signal,
+    ).then((stopped) => this.log.info('reaper stopped', { ...stopped }));
   }
 
   private connection(): Redis {

@@ -14,3 +14,4 @@ export * from './ipam/network.repository';
 export * from './vm-requests/vm-request.repository';
 export * from './approvals/approval-queue.repository';
 export * from './lifecycle/pg-heartbeat.store';
+export * from './lifecycle/pg-reaper.store';

@@ -9,3 +9,4 @@ export * from './logging/pino-logger.adapter';
 export * from './logging/response-error-code';
 export { createRedisClient } from './redis/redis.provider';
 export * from './logging/nest-logger';
+export * from './lifecycle/redis-reaper-control';

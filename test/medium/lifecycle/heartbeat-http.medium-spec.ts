@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -6,6 +6,7 @@ import { HeartbeatBuffer, IdentityService, loadConfig } from '@norm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../../apps/api/src/api-app';
 import { REDIS_URL } from '../../harness/env';
+import { expectEventually } from '../../harness/expect-eventually';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { insertInstance } from '../inventory/builders';
@@ -21,6 +22,7 @@ describe('POST /v1/instances/:id/heartbeat', () => {
   const prefix = useRedisPrefix();
   let app: NestFastifyApplication;
   let buffer: HeartbeatBuffer;
+  let admin: string;
 
   const beat = (id: string, token: string, payload?: unknown) =>
     app.inject({
@@ -48,17 +50,19 @@ describe('POST /v1/instances/:id/heartbeat', () => {
   };
 
   beforeAll(async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'norm-hb-'));
     const config = loadConfig({
       DATABASE_URL: db.url,
       REDIS_URL,
       NORM_REDIS_PREFIX: prefix,
-      NORM_STATE_DIR: mkdtempSync(join(tmpdir(), 'norm-hb-')),
+      NORM_STATE_DIR: stateDir,
       NORM_LOG_LEVEL: 'silent',
       NORM_HEARTBEAT_TIMEOUT: '120s',
     });
     app = await createApiApp({ config });
     await app.init();
     buffer = app.get(HeartbeatBuffer);
+    admin = await expectEventually(() => readFileSync(join(stateDir, 'admin-token'), 'utf8').trim());
   });
   afterAll(async () => {
     await app?.close();
@@ -102,5 +106,53 @@ describe('POST /v1/instances/:id/heartbeat', () => {
     await new Promise((r) => setTimeout(r, 600));
     expect(buffer.size).toBe(0);
     for (const i of instances) expect((await row(i.id)).last_heartbeat_at).not.toBeNull();
+  });
+
+  describe('/v1/lifecycle', () => {
+    const call = async (method: 'GET' | 'POST', url: string, token = admin) => {
+      const res = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` } });
+      return { status: res.statusCode, body: res.json<Record<string, unknown>>() };
+    };
+
+    it('status says no reaper leads yet and shows the thresholds; pause and resume are audited', async () => {
+      const status = await call('GET', '/v1/lifecycle/status');
+      expect(status.status).toBe(200);
+      expect(status.body).toMatchObject({
+        leaderSeen: false,
+        mode: 'two-phase',
+        paused: false,
+        breaker: null,
+      });
+      expect(status.body.thresholds).toMatchObject({ heartbeatTimeoutMs: 120_000, startupGraceMs: 180_000 });
+      expect((await call('POST', '/v1/lifecycle/actions/pause')).body).toEqual({ paused: true });
+      expect((await call('GET', '/v1/lifecycle/status')).body).toMatchObject({ paused: true });
+      expect((await call('POST', '/v1/lifecycle/actions/resume')).body).toEqual({ paused: false });
+      expect((await call('POST', '/v1/lifecycle/actions/reset-breaker')).status).toBe(202);
+      const [row] = await db.dataSource.query<Array<{ n: number }>>(
+        `SELECT count(*)::int AS n FROM "audit_events" WHERE "action" LIKE 'lifecycle.%'`,
+      );
+      expect(row!.n).toBe(3);
+    });
+
+    it('preview lists an overdue instance with its signals and the brake holding it', async () => {
+      const { id } = await instanceWithToken();
+      await db.dataSource.query(
+        `UPDATE "instances" SET "heartbeat_deadline_at" = now() - interval '10 minutes' WHERE "id" = $1`,
+        [id],
+      );
+      const preview = await call('GET', '/v1/lifecycle/preview');
+      expect(preview.status).toBe(200);
+      expect(preview.body.decisions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ instanceId: id, kind: 'alert', alert: 'host-unreachable' }),
+        ]),
+      );
+    });
+
+    it('an instance token may not read or steer the reaper', async () => {
+      const { token } = await instanceWithToken();
+      expect((await call('GET', '/v1/lifecycle/status', token)).status).toBe(403);
+      expect((await call('POST', '/v1/lifecycle/actions/pause', token)).status).toBe(403);
+    });
   });
 });

@@ -1,9 +1,21 @@
-import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { HeartbeatBuffer, HeartbeatService, type Logger, type NormConfig, systemClock } from '@norm/core';
-import { PgHeartbeatStore } from '@norm/inventory';
-import { NORM_CONFIG, NORM_LOGGER } from '@norm/platform';
+import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import {
+  DEFAULT_REAPER_OPTIONS,
+  HeartbeatBuffer,
+  HeartbeatService,
+  LifecycleService,
+  type Logger,
+  type NormConfig,
+  systemClock,
+  type XenHostFactory,
+} from '@norm/core';
+import { PgAuditLog, PgHeartbeatStore, PgReaperStore } from '@norm/inventory';
+import { NORM_CONFIG, NORM_LOGGER, RedisReaperControl } from '@norm/platform';
+import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
+import { unconfiguredXenHostFactory } from '../hosts/xen-host-factory.token';
 import { HeartbeatController } from './heartbeat.controller';
+import { LifecycleController } from './lifecycle.controller';
 
 /**
  * 250 ms: a beat is durable long before any deadline (minutes), and at thousands of beats
@@ -13,31 +25,55 @@ const FLUSH_INTERVAL_MS = 250;
 /** Bind parameters per statement stay far below Postgres's 65535. */
 const MAX_BATCH = 5000;
 
-/** Heartbeat intake: the route, its service and the one in-process buffer per replica. */
-@Module({
-  controllers: [HeartbeatController],
-  providers: [
-    {
-      provide: HeartbeatBuffer,
-      inject: [NORM_CONFIG, DataSource, NORM_LOGGER],
-      useFactory: (config: NormConfig, ds: DataSource, log: Logger) => {
-        const timeoutS = Math.round(config.heartbeatTimeoutMs / 1000);
-        return new HeartbeatBuffer(new PgHeartbeatStore(ds), systemClock, log, {
-          flushIntervalMs: FLUSH_INTERVAL_MS,
-          maxBatch: MAX_BATCH,
-          timeouts: { cattleS: timeoutS, petS: timeoutS },
-        });
-      },
-    },
-    {
-      provide: HeartbeatService,
-      inject: [HeartbeatBuffer],
-      useFactory: (b: HeartbeatBuffer) => new HeartbeatService(b),
-    },
-  ],
-})
+/** Heartbeat intake (one in-process buffer per replica) and the operator's view of the reaper. */
+@Module({})
 export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
   constructor(@Inject(HeartbeatBuffer) private readonly buffer: HeartbeatBuffer) {}
+
+  /** `xen` lets the preview ask hosts for `xl list`; without it every host shows as unreachable. */
+  static forRoot(options: { xen?: XenHostFactory | undefined } = {}): DynamicModule {
+    return {
+      module: LifecycleHttpModule,
+      controllers: [HeartbeatController, LifecycleController],
+      providers: [
+        {
+          provide: HeartbeatBuffer,
+          inject: [NORM_CONFIG, DataSource, NORM_LOGGER],
+          useFactory: (config: NormConfig, ds: DataSource, log: Logger) => {
+            const timeoutS = Math.round(config.heartbeatTimeoutMs / 1000);
+            return new HeartbeatBuffer(new PgHeartbeatStore(ds), systemClock, log, {
+              flushIntervalMs: FLUSH_INTERVAL_MS,
+              maxBatch: MAX_BATCH,
+              timeouts: { cattleS: timeoutS, petS: timeoutS },
+            });
+          },
+        },
+        {
+          provide: HeartbeatService,
+          inject: [HeartbeatBuffer],
+          useFactory: (b: HeartbeatBuffer) => new HeartbeatService(b),
+        },
+        {
+          provide: LifecycleService,
+          inject: [NORM_CONFIG, DataSource, Redis, NORM_LOGGER],
+          useFactory: (config: NormConfig, ds: DataSource, redis: Redis, log: Logger) => {
+            const timeoutS = Math.round(config.heartbeatTimeoutMs / 1000);
+            return new LifecycleService(
+              {
+                store: new PgReaperStore(ds, { cattleS: timeoutS, petS: timeoutS }),
+                xen: options.xen ?? unconfiguredXenHostFactory,
+                control: new RedisReaperControl(redis, config.redisPrefix),
+                clock: systemClock,
+                log,
+                audit: (event) => PgAuditLog.appendAlone(ds, event),
+              },
+              { ...DEFAULT_REAPER_OPTIONS, heartbeatTimeoutMs: config.heartbeatTimeoutMs },
+            );
+          },
+        },
+      ],
+    };
+  }
 
   onModuleInit(): void {
     this.buffer.start();

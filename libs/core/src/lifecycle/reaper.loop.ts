@@ -12,7 +12,13 @@ import {
   type ReaperPolicy,
   type ReapingPlan,
 } from './reaper.decide';
-import { type ReaperActions, type ReaperHostRecord, type ReaperStore } from './reaper.port';
+import {
+  type ReaperActions,
+  type ReaperControl,
+  type ReaperHostRecord,
+  type ReaperStatusView,
+  type ReaperStore,
+} from './reaper.port';
 
 export interface ReaperDeps {
   store: ReaperStore;
@@ -22,6 +28,8 @@ export interface ReaperDeps {
   clock: Clock;
   log: Logger;
   audit: (event: AuditEventInput) => Promise<unknown>;
+  /** Operator controls and published status shared across replicas; absent in unit tests. */
+  control?: ReaperControl;
 }
 
 export interface ReaperOptions extends ReaperPolicy {
@@ -93,6 +101,8 @@ export class Reaper {
   constructor(
     private readonly deps: Omit<ReaperDeps, 'lock'>,
     readonly options: ReaperOptions,
+    /** A preview starts from the leader's published memory instead of a fresh one. */
+    memory?: Partial<ReaperMemory>,
   ) {
     this.memory = {
       startedAt: deps.clock.now(),
@@ -100,6 +110,7 @@ export class Reaper {
       breaker: null,
       intakeBaseline: null,
       recentActions: [],
+      ...memory,
     };
   }
 
@@ -215,6 +226,50 @@ export class Reaper {
       frozenHosts: plan.frozenHosts.map((h) => h.name),
     };
     return this.lastCycle;
+  }
+
+  /** Applies what operators asked for through the shared control (pause, reset) before a cycle. */
+  async syncControl(control: ReaperControl): Promise<void> {
+    const state = await control.read();
+    this.memory.paused = state.paused;
+    if (this.resetSeq === null) {
+      // A reset requested before this reaper led was for the previous one.
+      this.resetSeq = state.resetSeq;
+    } else if (state.resetSeq !== this.resetSeq) {
+      this.resetSeq = state.resetSeq;
+      await this.resetBreaker(state.resetBy ?? 'operator');
+    }
+  }
+
+  private resetSeq: number | null = null;
+
+  status(leader: boolean): ReaperStatusView {
+    const grace = Math.max(this.options.startupGraceMs, this.options.heartbeatTimeoutMs);
+    const c = this.lastCycle;
+    return {
+      leader,
+      mode: this.options.mode,
+      startedAt: this.memory.startedAt.toISOString(),
+      startupGraceUntil: new Date(this.memory.startedAt.getTime() + grace).toISOString(),
+      paused: this.memory.paused,
+      breaker: this.memory.breaker
+        ? { reason: this.memory.breaker.reason, since: this.memory.breaker.since.toISOString() }
+        : null,
+      intakeBaseline: this.memory.intakeBaseline,
+      actionsInWindow: this.memory.recentActions.length,
+      lastCycle: c
+        ? {
+            at: c.at.toISOString(),
+            durationMs: c.durationMs,
+            candidates: c.candidates,
+            acted: c.acted,
+            held: c.held,
+            alerts: c.alerts,
+            frozenHosts: c.frozenHosts,
+          }
+        : null,
+      thresholds: thresholdsOf(this.options),
+    };
   }
 
   pause(): void {
@@ -367,7 +422,9 @@ export async function runReaperLoop(
     try {
       while (!active.aborted) {
         try {
+          if (deps.control) await reaper.syncControl(deps.control);
           const cycle = await reaper.runCycle();
+          await deps.control?.publishStatus(reaper.status(true));
           cycles++;
           deps.log.debug('reaper cycle', { ...cycle, at: cycle.at.toISOString() });
         } catch (err) {

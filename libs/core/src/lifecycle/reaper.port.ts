@@ -45,3 +45,41 @@ export interface ReaperActions {
   /** Enqueues the one InstanceDecommission job (deterministic id) and marks the instance decommissioning. */
   decommission(c: ReaperCandidate, reason: string, at: Date): Promise<void>;
 }
+
+/** What operators asked for, shared by every replica (the API writes it, the leading reaper reads it). */
+export interface ReaperControlState {
+  paused: boolean;
+  /** Bumped by each reset-breaker request; the reaper acts once per new value. */
+  resetSeq: number;
+  resetBy: string | null;
+}
+
+/** The status the leading reaper publishes after each cycle, for `GET /v1/lifecycle/status`. */
+export interface ReaperStatusView {
+  leader: boolean;
+  mode: string;
+  startedAt: string;
+  startupGraceUntil: string;
+  paused: boolean;
+  breaker: { reason: string; since: string } | null;
+  intakeBaseline: number | null;
+  actionsInWindow: number;
+  lastCycle: {
+    at: string;
+    durationMs: number;
+    candidates: number;
+    acted: number;
+    held: number;
+    alerts: number;
+    frozenHosts: string[];
+  } | null;
+  thresholds: Record<string, unknown>;
+}
+
+export interface ReaperControl {
+  read(): Promise<ReaperControlState>;
+  setPaused(paused: boolean): Promise<void>;
+  requestReset(actor: string): Promise<void>;
+  publishStatus(status: ReaperStatusView): Promise<void>;
+  readStatus(): Promise<ReaperStatusView | null>;
+}
