@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApprovalPolicyInvalid, parseApprovalPolicy } from './approval-policy';
+import { evaluatePipeline } from '../vm-requests/approval-pipeline';
 import { buildChecklist, type StepKindDeps } from './step-kinds';
 
 const deps: StepKindDeps = {
@@ -98,5 +100,40 @@ describe('approval policy file', () => {
         'steps:\n  - name: hook\n    kind: webhook\n    url: https://x.example/\n    secretEnv: NOPE_SECRET\n',
       ).message,
     ).toMatch(/line 2: .*NOPE_SECRET is not set/);
+  });
+
+  it('loads a site-specific kind from a module path relative to the policy file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'norm-kind-'));
+    writeFileSync(
+      join(dir, 'cost-centre.js'),
+      `exports.createStep = (options, _deps, name) => ({
+        name, kind: 'automatic',
+        evaluate: (s) => Promise.resolve(s.labels['cost-centre'] === options.required
+          ? { decision: 'approve', reason: 'cost centre ok' }
+          : { decision: 'reject', reason: 'no cost centre ' + options.required }),
+      });`,
+    );
+    const policyPath = join(dir, 'policy.yaml');
+    const text =
+      'stepKinds:\n  cost-centre: ./cost-centre.js\nsteps:\n  - {name: cc, kind: cost-centre, required: cc-42}\n';
+    const c = buildChecklist(parseApprovalPolicy(text, policyPath), deps);
+    const subject = {
+      id: 'r1',
+      name: 'web-1',
+      ownerId: 'p1',
+      ownerGroups: [],
+      vcpus: 1,
+      memoryMb: 512,
+      diskGb: 1,
+      lifecycleClass: 'cattle' as const,
+      labels: { 'cost-centre': 'cc-42' },
+    };
+    const usage = () => Promise.resolve({ instances: 0, vcpus: 0, memoryMb: 0 });
+    expect((await evaluatePipeline(c.steps, subject, { usage }, new Date())).outcome).toBe('approved');
+    expect((await evaluatePipeline(c.steps, { ...subject, labels: {} }, { usage }, new Date())).reason).toBe(
+      'cc: no cost centre cc-42',
+    );
+    const missing = refusal('stepKinds:\n  nope: ./missing.js\nsteps:\n  - {name: a, kind: nope}\n');
+    expect(missing.message).toMatch(/stepKinds.nope: Cannot find module/);
   });
 });

@@ -192,8 +192,9 @@ export class ApprovalService {
           step: input.step,
           groups: entry.groups,
         });
-      if (input.decision === 'approve' && principal.id === r.ownerId)
-        throw new DomainError('Forbidden', 'the requester cannot approve their own request', {
+      // Rejecting one's own request is cancelling it, which has its own route; a vote would not count.
+      if (principal.id === r.ownerId)
+        throw new DomainError('Forbidden', 'the requester cannot decide on their own request', {
           step: input.step,
           reason: 'self-approval',
         });
