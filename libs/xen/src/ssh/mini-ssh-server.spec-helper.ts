@@ -25,6 +25,8 @@ export interface MiniSshServer {
   maxOpenSessions: number;
   files: Map<string, { data: Buffer; mode: number }>;
   supportsPosixRename: boolean;
+  /** The next N session channel opens are refused (as sshd does at MaxSessions). */
+  refuseSessions: number;
   onExec: ExecHandler;
   dropAll(): void;
   close(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startMiniSshServer(
     maxOpenSessions: 0,
     files: new Map(),
     supportsPosixRename: true,
+    refuseSessions: 0,
     onExec: (_command, channel) => reply(channel, ''),
     dropAll: () => {
       for (const s of sockets) s.destroy();
@@ -109,7 +112,12 @@ export async function startMiniSshServer(
       }
       ctx.accept();
     });
-    client.on('session', (acceptSession) => {
+    client.on('session', (acceptSession, rejectSession) => {
+      if (state.refuseSessions > 0) {
+        state.refuseSessions -= 1;
+        rejectSession();
+        return;
+      }
       const session = acceptSession();
       state.openSessions += 1;
       state.maxOpenSessions = Math.max(state.maxOpenSessions, state.openSessions);

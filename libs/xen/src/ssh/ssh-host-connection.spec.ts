@@ -166,6 +166,31 @@ describe('SshHostConnection exec', () => {
 });
 
 describe('SshHostConnection failures and recovery', () => {
+  it('retries a refused channel open (sshd at MaxSessions) and reports the refusal only when it persists', async () => {
+    const s = await server();
+    s.onExec = (_command, channel) => reply(channel, 'ok\n');
+    const c = connect(s);
+    await c.exec(['xl', 'list']);
+    s.refuseSessions = 2;
+    expect((await c.exec(['xl', 'list'])).stdout).toBe('ok\n');
+    s.refuseSessions = 100;
+    const err = await failure(c.exec(['xl', 'list']));
+    expect(err.code).toBe('HostUnreachable');
+    expect(err.details).toMatchObject({ reason: 'channel open refused' });
+    expect(s.commands).toHaveLength(2);
+  });
+
+  it('retries once, on a new connection, a command whose connection was already gone', async () => {
+    const s = await server();
+    s.onExec = (_command, channel) => reply(channel, 'ok\n');
+    const c = connect(s);
+    await c.exec(['xl', 'list']);
+    s.dropAll();
+    expect((await c.exec(['xl', 'list'])).stdout).toBe('ok\n');
+    expect(s.connections).toBe(2);
+    expect(s.commands).toHaveLength(2);
+  });
+
   it('fails an in-flight command with HostUnreachable when the connection drops, then reconnects', async () => {
     const s = await server();
     s.onExec = (command, ch) => {
