@@ -102,9 +102,13 @@ function report(label: string, samples: Samples, freshGoal: boolean): void {
 }
 
 async function main(): Promise<void> {
+  let stopSshd = (): Promise<void> => Promise.resolve();
   const hardStop = setTimeout(() => {
     console.error(`bench exceeded ${TIME_BUDGET_MS} ms; aborting`);
-    process.exit(2);
+    // The sshd is a child process with a temp dir: stop it rather than leak it.
+    const exit = (): never => process.exit(2);
+    setTimeout(exit, 5_000).unref();
+    void stopSshd().then(exit, exit);
   }, TIME_BUDGET_MS);
   hardStop.unref();
 
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
   const first = hosts.hosts[0]!;
   const pool = new SshPool(sshOptions({ privateKey: hosts.privateKey }));
   const sshd = await startSimulatedFleet({ count: 1, mode: 'openssh', namePrefix: 'bench-sshd' });
+  stopSshd = () => sshd.stop();
   const real = sshd.hosts[0]!;
   const realEndpoint: HostEndpoint = {
     name: real.name,
