@@ -14,3 +14,4 @@ export * from './approvals';
 export * from './provisioning';
 export * from './instances';
 export * from './lifecycle';
+export * from './deregistration';

@@ -15,3 +15,4 @@ export * from './vm-requests/vm-request.repository';
 export * from './approvals/approval-queue.repository';
 export * from './lifecycle/pg-heartbeat.store';
 export * from './lifecycle/pg-reaper.store';
+export * from './lifecycle/pg-deregistration.store';
