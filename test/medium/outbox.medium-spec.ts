@@ -27,6 +27,7 @@ describe('transactional outbox', () => {
     // Only the probe travels in these tests; the other jobs need handlers to satisfy the catalogue.
     VmProvision: () => Promise.resolve(),
     InstanceAction: () => Promise.resolve(),
+    ApprovalStepRun: () => Promise.resolve(),
   };
 
   function startWorker(): { store: PgOutboxStore } {

@@ -2,6 +2,7 @@ import {
   ApprovalService,
   assertHandlersComplete,
   checklistFromConfig,
+  handleApprovalStepRun,
   handleInstanceAction,
   handlePipelineProbe,
   handleVmProvision,
@@ -106,6 +107,7 @@ export class WorkerRuntime {
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
         ...(config.testPauseProvisionAt ? { beforeStep: pauseAt(config.testPauseProvisionAt, log) } : {}),
       }),
+      ApprovalStepRun: handleApprovalStepRun(this.approvals),
       InstanceAction: handleInstanceAction({
         uow,
         operations,

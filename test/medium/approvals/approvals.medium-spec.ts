@@ -267,7 +267,21 @@ steps:
 `);
     const { request } = await requests.create(aPrincipal(), aRequest(cat));
     expect(request.state).toBe('pending_approval');
-    expect(hookCalls.map((b) => (JSON.parse(b) as { requestId: string }).requestId)).toContain(request.id);
+    // Creation only enqueued the call: no outside system is asked inside the transaction.
+    const ids = () => hookCalls.map((b) => (JSON.parse(b) as { requestId: string }).requestId);
+    expect(ids()).not.toContain(request.id);
+    const jobs: Array<{ job_id: string }> = await db.dataSource.query(
+      `SELECT "job_id" FROM "outbox" WHERE "job_id" = $1`,
+      [`ApprovalStepRun.${request.id}.cmdb`],
+    );
+    expect(jobs).toHaveLength(1);
+    // What the worker's ApprovalStepRun handler does; a second run (a retried job) asks nobody again.
+    expect(await approvals.runExternalStep(request.id, 'cmdb')).toBe('recorded');
+    expect(await approvals.runExternalStep(request.id, 'cmdb')).toBe('gone');
+    expect(ids().filter((id) => id === request.id)).toHaveLength(1);
+    expect((await requests.get(approver('x'), request.id)).mustAct[0]?.waitingOn).toMatch(
+      /from 127\.0\.0\.1/,
+    );
     const bad = await refusal(
       approvals.callback(request.id, 'cmdb', { decision: 'approve' }, signPayload('wrong', 'x')),
     );
@@ -290,13 +304,16 @@ steps:
     const dir = mkdtempSync(join(tmpdir(), 'norm-cmd-'));
     const script = join(dir, 'slow.sh');
     writeFileSync(script, '#!/bin/sh\necho checking\nsleep 10\n', { mode: 0o755 });
-    const { requests } = world(`
+    const { requests, approvals } = world(`
 steps:
   - {name: slow, kind: command, command: ${script}, commandTimeout: 300ms}
 `);
+    const { request: created } = await requests.create(aPrincipal(), aRequest(cat));
+    expect(created.state).toBe('pending_approval');
     const started = Date.now();
-    const { request } = await requests.create(aPrincipal(), aRequest(cat));
+    expect(await approvals.runExternalStep(created.id, 'slow')).toBe('recorded');
     expect(Date.now() - started).toBeLessThan(5_000);
+    const request = await requests.get(approver('x'), created.id);
     expect(request).toMatchObject({
       state: 'rejected',
       stateReason: `slow: ${script} timed out after 300ms`,

@@ -29,3 +29,12 @@ export async function runApprovalTimeoutLoop(
   }
   return { stopped: 'aborted' };
 }
+
+/** The worker's handler for ApprovalStepRun: ids in, the service reloads everything. */
+export function handleApprovalStepRun(
+  approvals: ApprovalService,
+): (payload: { requestId: string; step: string }) => Promise<void> {
+  return async (payload) => {
+    await approvals.runExternalStep(payload.requestId, payload.step);
+  };
+}

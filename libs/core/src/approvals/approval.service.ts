@@ -14,7 +14,14 @@ import { InvalidTransition } from '../vm-requests/vm-request.state';
 import { type TimeoutAction } from './approval-policy';
 import { type ApprovalQueue, type InboxItem } from './approval.port';
 import { type Vote } from './quorum';
-import { type Checklist, type ChecklistStep, GroupStep, votesOf, WebhookStep } from './step-kinds';
+import {
+  type Checklist,
+  type ChecklistStep,
+  ExternalStep,
+  GroupStep,
+  votesOf,
+  WebhookStep,
+} from './step-kinds';
 import { callbackPayload, verifySignature } from './step-runners';
 import { matchCondition } from './step-condition';
 
@@ -272,6 +279,62 @@ export class ApprovalService {
         detail: { ...entry.detail, callback: { decision: input.decision, reason: input.reason ?? null, at } },
       });
       return view(await this.reevaluate(tx, r, plan, actor, null));
+    });
+  }
+
+  /**
+   * The ApprovalStepRun job: calls the outside step with no transaction open (a slow webhook or
+   * command holds no lock and no connection), then records its answer and re-runs the pipeline.
+   * A request that moved on, or a step already answered, ends the job quietly. A worker dying
+   * between the call and the record means the call is made again: outside steps must tolerate
+   * being asked twice.
+   */
+  async runExternalStep(requestId: string, stepName: string): Promise<'recorded' | 'gone'> {
+    const step = this.checklist.steps.find((s) => s.name === stepName);
+    if (!step || !(step.inner instanceof ExternalStep)) return 'gone';
+    const external = step.inner;
+    const waiting = (r: VmRequestRecord | undefined): PlanEntry | undefined => {
+      const entry = r?.approvalPlan.find((p) => p.step === stepName);
+      return r?.state === 'pending_approval' &&
+        entry?.status === 'pending' &&
+        entry.detail['result'] === undefined &&
+        entry.detail['sentAt'] === undefined
+        ? entry
+        : undefined;
+    };
+    const prepared = await this.uow.run(async (tx) => {
+      const r = await tx.requests.get(requestId);
+      const entry = waiting(r);
+      if (!r || !entry) return undefined;
+      const subject = await this.requests.subjectOf(tx, r, await tx.requests.ownerGroups(r.ownerId));
+      return { subject, detail: entry.detail };
+    });
+    if (!prepared) return 'gone';
+    const d = await external.run(prepared.subject, prepared.detail, this.clock.now());
+    return this.uow.run(async (tx) => {
+      await tx.requests.lock(`approval:${requestId}`);
+      const r = await tx.requests.get(requestId);
+      const entry = waiting(r);
+      if (!r || !entry) return 'gone';
+      const detail =
+        d.decision === 'pending'
+          ? { ...entry.detail, ...(d.detail ?? {}) }
+          : {
+              ...entry.detail,
+              result: { decision: d.decision, reason: d.reason ?? null, detail: d.detail ?? {} },
+            };
+      const actor = `system:step:${stepName}`;
+      await tx.audit.append({
+        actor,
+        action: `approval.external.${d.decision}`,
+        objectType: 'vm-request',
+        objectId: r.id,
+        after: { step: stepName, decision: d.decision, detail: d.detail ?? {} },
+        reason: d.decision === 'pending' ? null : (d.reason ?? null),
+        requestId: null,
+      });
+      await this.reevaluate(tx, r, replaceEntry(r.approvalPlan, { ...entry, detail }), actor, null);
+      return 'recorded';
     });
   }
 

@@ -241,6 +241,26 @@ steps:
     expect(out).toMatchObject({ outcome: 'rejected', reason: 'cmdb: not in CMDB' });
   });
 
+  it('with defer (inside the request transaction) it only schedules the call, once', async () => {
+    const steps = checklist(yaml, deps());
+    const deferred: string[] = [];
+    const defer = (step: string) => {
+      deferred.push(step);
+      return Promise.resolve();
+    };
+    const first = await evaluatePipeline(steps, subject(), { ...ctx, defer }, now);
+    expect(first.plan[0]).toMatchObject({ status: 'pending', detail: { dispatchedAt: now.toISOString() } });
+    await evaluatePipeline(steps, subject(), { ...ctx, defer, previousPlan: first.plan }, now);
+    expect(deferred).toEqual(['cmdb']);
+    const answered = first.plan.map((p) => ({
+      ...p,
+      detail: { ...p.detail, result: { decision: 'approve', reason: 'known host' } },
+    }));
+    expect(
+      (await evaluatePipeline(steps, subject(), { ...ctx, defer, previousPlan: answered }, now)).outcome,
+    ).toBe('approved');
+  });
+
   it('a failing webhook rejects by default, saying why', async () => {
     const steps = checklist(
       yaml,

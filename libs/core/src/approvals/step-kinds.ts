@@ -129,35 +129,93 @@ export class CapacityStep implements ApprovalStep {
 }
 
 /**
+ * A step that asks something outside Norm (a web service, a program). Inside a transaction it
+ * never calls out: with `ctx.defer` (the request service's evaluation) it enqueues an
+ * ApprovalStepRun job and waits; the worker calls `run` outside any transaction and records
+ * the answer as `result` in the entry, and the next evaluation decides from it. Without
+ * `defer` (unit tests, site tooling) it runs inline.
+ */
+export abstract class ExternalStep implements ApprovalStep {
+  readonly kind = 'automatic';
+  abstract readonly name: string;
+
+  /** What the step waits on, in words. */
+  protected abstract waiting(): string;
+
+  /** The outside call; its `pending` detail is merged into the entry (e.g. a webhook's sentAt). */
+  abstract run(
+    s: ApprovalSubject,
+    prior: Readonly<Record<string, unknown>>,
+    now: Date,
+  ): Promise<StepDecision>;
+
+  /** A decision that arrived some other way (a webhook's callback). */
+  protected settled(_detail: Readonly<Record<string, unknown>>): StepDecision | undefined {
+    return undefined;
+  }
+
+  async evaluate(s: ApprovalSubject, ctx: ApprovalContext): Promise<StepDecision> {
+    const detail = { ...(ctx.previous?.detail ?? {}) };
+    const result = detail['result'] as
+      { decision: 'approve' | 'reject'; reason: string; detail?: Record<string, unknown> } | undefined;
+    if (result) {
+      // The outside answer's own detail (exit code, output, …) reads as the step's detail.
+      const merged = { ...detail, ...(result.detail ?? {}) };
+      return result.decision === 'approve'
+        ? { decision: 'approve', reason: result.reason, detail: merged }
+        : { decision: 'reject', reason: result.reason, detail: merged };
+    }
+    const other = this.settled(detail);
+    if (other) return other;
+    if (ctx.dryRun) return { decision: 'pending', waitingOn: `would ask ${this.waiting()}`, detail };
+    if (detail['dispatchedAt'] !== undefined || detail['sentAt'] !== undefined)
+      return { decision: 'pending', waitingOn: this.waiting(), detail };
+    const now = ctx.now ?? new Date();
+    if (ctx.defer) {
+      await ctx.defer(this.name);
+      return {
+        decision: 'pending',
+        waitingOn: this.waiting(),
+        detail: { ...detail, dispatchedAt: now.toISOString() },
+      };
+    }
+    return this.run(s, detail, now);
+  }
+}
+
+/**
  * Asks an external system once. It answers at once (approve/reject) or `pending` and calls
  * back later on /v1/approvals/callbacks; the callback lands in this entry's detail, and the
  * next evaluation reads it from there.
  */
-export class WebhookStep implements ApprovalStep {
-  readonly kind = 'automatic';
-
+export class WebhookStep extends ExternalStep {
   constructor(
     readonly name: string,
     private readonly options: z.infer<typeof webhookOptions> & { secret: string; requestTimeoutMs: number },
     private readonly deps: StepKindDeps,
-  ) {}
+  ) {
+    super();
+  }
 
   /** The callback endpoint checks the far side's HMAC with it. */
   get secret(): string {
     return this.options.secret;
   }
 
-  async evaluate(s: ApprovalSubject, ctx: ApprovalContext): Promise<StepDecision> {
-    const detail = { ...(ctx.previous?.detail ?? {}) };
+  protected waiting(): string {
+    return `an answer from ${new URL(this.options.url).host}`;
+  }
+
+  protected override settled(detail: Readonly<Record<string, unknown>>): StepDecision | undefined {
     const callback = detail['callback'] as
       { decision: 'approve' | 'reject'; reason: string | null } | undefined;
-    if (callback)
-      return callback.decision === 'approve'
-        ? { decision: 'approve', reason: callback.reason ?? 'approved by callback', detail }
-        : { decision: 'reject', reason: callback.reason ?? 'rejected by callback', detail };
-    const waiting = `a callback from ${new URL(this.options.url).host}`;
-    if (detail['sentAt'] !== undefined) return { decision: 'pending', waitingOn: waiting, detail };
-    if (ctx.dryRun) return { decision: 'pending', waitingOn: `would ask ${this.options.url}`, detail };
+    if (!callback) return undefined;
+    return callback.decision === 'approve'
+      ? { decision: 'approve', reason: callback.reason ?? 'approved by callback', detail: { ...detail } }
+      : { decision: 'reject', reason: callback.reason ?? 'rejected by callback', detail: { ...detail } };
+  }
+
+  async run(s: ApprovalSubject, _prior: Readonly<Record<string, unknown>>, now: Date): Promise<StepDecision> {
     const body = JSON.stringify({
       requestId: s.id,
       step: this.name,
@@ -167,10 +225,10 @@ export class WebhookStep implements ApprovalStep {
           ? null
           : `${this.deps.callbackBaseUrl}/v1/approvals/callbacks/${s.id}/${this.name}`,
     });
-    const sentAt = (ctx.now ?? new Date()).toISOString();
+    const sentAt = now.toISOString();
     const failed = (why: string): StepDecision =>
       this.options.onError === 'pending'
-        ? { decision: 'pending', waitingOn: waiting, detail: { sentAt, error: why } }
+        ? { decision: 'pending', waitingOn: this.waiting(), detail: { sentAt, error: why } }
         : { decision: 'reject', reason: `webhook failed: ${why}`, detail: { sentAt, error: why } };
     let res: { status: number; body: string };
     try {
@@ -193,7 +251,11 @@ export class WebhookStep implements ApprovalStep {
       case 'reject':
         return { decision: 'reject', reason: answer.data.reason ?? 'rejected by webhook', detail: d };
       case 'pending':
-        return { decision: 'pending', waitingOn: waiting, detail: d };
+        return {
+          decision: 'pending',
+          waitingOn: `a callback from ${new URL(this.options.url).host}`,
+          detail: d,
+        };
     }
   }
 }
@@ -208,17 +270,20 @@ const webhookAnswer = z.object({
  * any other exit rejects with the first line of STDOUT as the reason; a JSON object
  * `{"decision", "reason"}` on STDOUT wins over the exit code. Output is kept in the detail.
  */
-export class CommandStep implements ApprovalStep {
-  readonly kind = 'automatic';
-
+export class CommandStep extends ExternalStep {
   constructor(
     readonly name: string,
     private readonly options: z.infer<typeof commandOptions> & { timeoutMs: number },
     private readonly runner: CommandRunner,
-  ) {}
+  ) {
+    super();
+  }
 
-  async evaluate(s: ApprovalSubject, ctx: ApprovalContext): Promise<StepDecision> {
-    if (ctx.dryRun) return { decision: 'pending', waitingOn: `would run ${this.options.command}` };
+  protected waiting(): string {
+    return `${this.options.command} to finish`;
+  }
+
+  async run(s: ApprovalSubject): Promise<StepDecision> {
     const r = await this.runner.run(
       this.options.command,
       this.options.args,

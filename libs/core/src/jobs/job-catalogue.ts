@@ -30,6 +30,14 @@ export const JOB_CATALOGUE = {
     queue: 'instances',
     payload: z.strictObject({ operationId: z.uuid() }),
   },
+  /**
+   * Runs one outside approval step (webhook, command) out of any transaction and records its
+   * answer in the request's plan (approvals); the step name comes from the policy file.
+   */
+  ApprovalStepRun: {
+    queue: 'approvals',
+    payload: z.strictObject({ requestId: z.uuid(), step: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/) }),
+  },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOGUE;

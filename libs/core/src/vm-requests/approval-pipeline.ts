@@ -56,6 +56,8 @@ export interface ApprovalContext {
   now?: Date;
   /** A preview asks without side effects: webhooks and commands are not called. */
   dryRun?: boolean;
+  /** Schedules an outside step (webhook, command) to run out of the transaction, once per step. */
+  defer?(step: string): Promise<void>;
 }
 
 export interface ApprovalStep {

@@ -208,6 +208,13 @@ export class VmRequestService {
         usage: (scope, exclude) => tx.requests.usage(scope, exclude),
         fits: () => this.fits(tx, r),
         previousPlan: r.approvalPlan,
+        // Outside calls never run while this transaction holds the request's locks.
+        defer: async (step) => {
+          await tx.outbox.enqueue('ApprovalStepRun', jobIdFor('ApprovalStepRun', `${r.id}.${step}`), {
+            requestId: r.id,
+            step,
+          });
+        },
       },
       now,
     );
