@@ -234,4 +234,26 @@ describe('the approval checklist end to end', () => {
     const output = JSON.stringify(w.lines) + w.stderr.join('');
     expect(output).toContain(`approval policy ${bad} is invalid: line 4`);
   }, 30_000);
+
+  it('the api refuses to boot on a malformed policy too, naming the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'norm-approvals-bad-api-'));
+    const bad = join(dir, 'policy.json');
+    writeFileSync(
+      bad,
+      '{"steps": [\n  {"name": "quota", "kind": "quota"},\n  {"name": "Bad Name", "kind": "naming"}\n]}\n',
+    );
+    const a = startApp('api', {
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      NORM_REDIS_PREFIX: prefix,
+      NORM_APPROVAL_POLICY: bad,
+      NORM_API_PORT: String(await freePort()),
+      NORM_STATE_DIR: dir,
+    });
+    const { code } = await a.exited;
+    expect(code).not.toBe(0);
+    expect(JSON.stringify(a.lines) + a.stderr.join('')).toContain(
+      `approval policy ${bad} is invalid: line 3: steps.1.name`,
+    );
+  }, 30_000);
 });
