@@ -17,6 +17,11 @@ import {
   InstanceService,
   InstanceServiceReaperActions,
   runReaperLoop,
+  buildDeregistrars,
+  DeregistrationService,
+  fetchWebhookPoster,
+  processCommandRunner,
+  runDeregistrationLoop,
   runApprovalTimeoutLoop,
   runOutboxRelay,
   runStuckWorkLoop,
@@ -31,6 +36,7 @@ import {
   PgLeaderLock,
   PgOutboxStore,
   PgReaperStore,
+  PgDeregistrationStore,
   PgVmRequestUnitOfWork,
 } from '@norm/inventory';
 import { RedisReaperControl } from '@norm/platform';
@@ -66,6 +72,8 @@ export class WorkerRuntime {
   private relay: Promise<unknown> | undefined;
   private hostSync: Promise<unknown> | undefined;
   private reaper: Promise<unknown> | undefined;
+  private deregistrationLoop: Promise<unknown> | undefined;
+  private readonly deregistration: DeregistrationService;
   private stuckWork: Promise<unknown> | undefined;
   private approvalTimers: Promise<unknown> | undefined;
   private readonly approvals: ApprovalService;
@@ -94,6 +102,20 @@ export class WorkerRuntime {
       systemClock,
     );
     // One limiter for create/destroy/actions: the caps are about load on a host, whatever the verb.
+    // Targets are built at boot so a bad target (a webhook without its secret) stops the worker here.
+    this.deregistration = new DeregistrationService({
+      store: new PgDeregistrationStore(dataSource),
+      targets: buildDeregistrars(config.deregistrationTargets, {
+        http: fetchWebhookPoster,
+        commands: processCommandRunner,
+        clock: systemClock,
+        webhookSecret: config.deregistrationWebhookSecret,
+        timeoutMs: config.deregistrationTimeoutMs,
+      }),
+      clock: systemClock,
+      log,
+      audit: (event) => PgAuditLog.appendAlone(dataSource, event),
+    });
     const limiter = new HostLimiter(config.provisionHostConcurrency, config.provisionGlobalConcurrency);
     const handlers: Partial<JobHandlers> = {
       PipelineProbe: handlePipelineProbe(operations),
@@ -117,6 +139,7 @@ export class WorkerRuntime {
         log,
         maxAttempts: JOB_ATTEMPTS,
         shutdownTimeoutMs: GUEST_SHUTDOWN_TIMEOUT_MS,
+        deregistration: this.deregistration,
       }),
     };
     // Refuse to boot with a job nobody handles: it would otherwise fail only in production.
@@ -144,6 +167,21 @@ export class WorkerRuntime {
     );
     if (this.xen) this.hostSync = this.startHostSync(this.xen);
     if (this.xen) this.reaper = this.startReaper(this.xen);
+    this.deregistrationLoop = runDeregistrationLoop(
+      {
+        service: this.deregistration,
+        lock: new PgLeaderLock({
+          databaseUrl: this.config.databaseUrl,
+          name: 'deregistration',
+          checkIntervalMs: 10_000,
+          logger: this.log,
+        }),
+        clock: systemClock,
+        log: this.log,
+      },
+      { intervalMs: this.config.deregistrationIntervalMs, batch: 50 },
+      this.relayAbort.signal,
+    ).then((stopped) => this.log.info('deregistration stopped', { ...stopped }));
     // Every worker sweeps: the versioned job id makes two sweeps of one stall enqueue one job.
     this.stuckWork = runStuckWorkLoop(
       { ...this.vmRequests, clock: systemClock, log: this.log },
@@ -170,6 +208,7 @@ export class WorkerRuntime {
     await this.relay;
     await this.hostSync;
     await this.reaper;
+    await this.deregistrationLoop;
     await this.stuckWork;
     await this.approvalTimers;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
@@ -236,7 +275,11 @@ export class WorkerRuntime {
         audit: (event) => PgAuditLog.appendAlone(dataSource, event),
         control: new RedisReaperControl(controlRedis, this.config.redisPrefix),
       },
-      { ...DEFAULT_REAPER_OPTIONS, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs },
+      {
+        ...DEFAULT_REAPER_OPTIONS,
+        mode: this.config.reaperMode,
+        heartbeatTimeoutMs: this.config.heartbeatTimeoutMs,
+      },
       this.relayAbort.signal,
     ).then((stopped) => this.log.info('reaper stopped', { ...stopped }));
   }

@@ -1,6 +1,10 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
+  buildDeregistrars,
   DEFAULT_REAPER_OPTIONS,
+  DeregistrationService,
+  fetchWebhookPoster,
+  processCommandRunner,
   HeartbeatBuffer,
   HeartbeatService,
   LifecycleService,
@@ -9,11 +13,12 @@ import {
   systemClock,
   type XenHostFactory,
 } from '@norm/core';
-import { PgAuditLog, PgHeartbeatStore, PgReaperStore } from '@norm/inventory';
+import { PgAuditLog, PgDeregistrationStore, PgHeartbeatStore, PgReaperStore } from '@norm/inventory';
 import { NORM_CONFIG, NORM_LOGGER, RedisReaperControl } from '@norm/platform';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { unconfiguredXenHostFactory } from '../hosts/xen-host-factory.token';
+import { DeregistrationsController } from './deregistrations.controller';
 import { HeartbeatController } from './heartbeat.controller';
 import { LifecycleController } from './lifecycle.controller';
 
@@ -34,7 +39,7 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
   static forRoot(options: { xen?: XenHostFactory | undefined } = {}): DynamicModule {
     return {
       module: LifecycleHttpModule,
-      controllers: [HeartbeatController, LifecycleController],
+      controllers: [HeartbeatController, LifecycleController, DeregistrationsController],
       providers: [
         {
           provide: HeartbeatBuffer,
@@ -67,9 +72,32 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
                 log,
                 audit: (event) => PgAuditLog.appendAlone(ds, event),
               },
-              { ...DEFAULT_REAPER_OPTIONS, heartbeatTimeoutMs: config.heartbeatTimeoutMs },
+              {
+                ...DEFAULT_REAPER_OPTIONS,
+                mode: config.reaperMode,
+                heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+              },
             );
           },
+        },
+        {
+          provide: DeregistrationService,
+          inject: [NORM_CONFIG, DataSource, NORM_LOGGER],
+          useFactory: (config: NormConfig, ds: DataSource, log: Logger) =>
+            new DeregistrationService({
+              store: new PgDeregistrationStore(ds),
+              // The same targets as the worker's, so an operator's retry runs here at once.
+              targets: buildDeregistrars(config.deregistrationTargets, {
+                http: fetchWebhookPoster,
+                commands: processCommandRunner,
+                clock: systemClock,
+                webhookSecret: config.deregistrationWebhookSecret,
+                timeoutMs: config.deregistrationTimeoutMs,
+              }),
+              clock: systemClock,
+              log,
+              audit: (event) => PgAuditLog.appendAlone(ds, event),
+            }),
         },
       ],
     };

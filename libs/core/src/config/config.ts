@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DomainError } from '../errors';
 import { parseDuration } from './duration';
 import { parseGroupQuotas, parseQuotaLimits } from '../vm-requests/approval-pipeline';
+import { parseDeregistrationTargets } from '../deregistration/deregistration-targets';
 
 /**
  * Every setting Norm reads, with its default and the reason for that default. The README's
@@ -389,6 +390,36 @@ const SETTINGS = {
     z.enum(['begin', 'allocate-ip', 'create-disk', 'create-domain', 'confirm', 'mark-running']).optional(),
     undefined,
     'Test hook for the kill -9 chaos tests: the worker stops before this provisioning step and waits to be killed. Never set in production.',
+  ),
+  reaperMode: setting(
+    'NORM_REAPER_MODE',
+    z.enum(['dry-run', 'two-phase', 'direct']),
+    'two-phase',
+    'Two-phase stops a silent cattle instance first (disk and addresses kept) and destroys it only after a quarantine, so a mistaken reap costs a reboot, not data. dry-run decides and records without acting; direct destroys at once.',
+  ),
+  deregistrationTargets: setting(
+    'NORM_DEREGISTRATION_TARGETS',
+    parsed(parseDeregistrationTargets),
+    '',
+    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook and command). None by default: which systems track instances is a site decision.',
+  ),
+  deregistrationWebhookSecret: setting(
+    'NORM_DEREGISTRATION_WEBHOOK_SECRET',
+    z.string().min(16, 'must be at least 16 characters').optional(),
+    undefined,
+    'HMAC key that signs deregistration webhooks; required once a webhook target is configured, never defaulted so no two sites share one.',
+  ),
+  deregistrationIntervalMs: setting(
+    'NORM_DEREGISTRATION_INTERVAL',
+    duration,
+    '15s',
+    'How often the worker retries due deregistrations; backoff per row (30 s doubling to 30 min) decides what is due, this only bounds the extra wait.',
+  ),
+  deregistrationTimeoutMs: setting(
+    'NORM_DEREGISTRATION_TIMEOUT',
+    duration,
+    '30s',
+    'Per call to one target; a slow target fails and is retried rather than holding the others.',
   ),
 } as const;
 

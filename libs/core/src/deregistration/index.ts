@@ -3,3 +3,5 @@ export * from './deregistration.port';
 export * from './deregistration.service';
 export * from './webhook.deregistrar';
 export * from './command.deregistrar';
+export * from './deregistration-targets';
+export * from './deregistration.loop';

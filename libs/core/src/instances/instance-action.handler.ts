@@ -1,3 +1,4 @@
+import { type DeregistrationEvent } from '../deregistration/deregistrar.port';
 import { DomainError, isDomainError } from '../errors';
 import { endpointOf } from '../inventory/host.port';
 import { type JobHandler } from '../jobs';
@@ -22,6 +23,12 @@ export interface InstanceActionDeps {
   maxAttempts: number;
   /** `xl shutdown -w` before `xl destroy`: a guest that ignores ACPI for this long is forced off. */
   shutdownTimeoutMs: number;
+  /**
+   * Deregistration from every configured target once the domain is confirmed gone. Absent:
+   * no targets, the instance is decommissioned at once. Present: it stays decommissioning
+   * until every target is done (the deregistration loop finishes it).
+   */
+  deregistration?: { begin(event: DeregistrationEvent): Promise<boolean> };
 }
 
 const SYSTEM = 'system:instance-action';
@@ -135,6 +142,19 @@ async function decommission(
     throw new DomainError('Conflict', 'the domain is still listed after destroy', {
       domain: instance.domainName,
     });
+  // After the domain is confirmed gone and before the address is freed: targets still get the IP.
+  const clean = deps.deregistration
+    ? await deps.deregistration.begin({
+        event: 'instance.decommissioned',
+        instanceId: instance.id,
+        name: instance.name,
+        domainName: instance.domainName,
+        ip: instance.ip,
+        mac: instance.mac,
+        labels: instance.labels,
+        at: deps.clock.now().toISOString(),
+      })
+    : true;
   await deps.uow.run(async (tx) => {
     await tx.ipam.release({
       instanceId: instance.id,
@@ -144,7 +164,7 @@ async function decommission(
       confirmedAt: deps.clock.now(),
     });
     const i = await tx.instanceStore.get(instance.id);
-    if (i?.state === 'decommissioning') {
+    if (i?.state === 'decommissioning' && clean) {
       await tx.instanceStore.update(i.id, i.version, { state: 'decommissioned', domid: null });
       await tx.audit.append({
         actor: SYSTEM,
