@@ -401,7 +401,7 @@ const SETTINGS = {
     'NORM_DEREGISTRATION_TARGETS',
     parsed(parseDeregistrationTargets),
     '',
-    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook and command). None by default: which systems track instances is a site decision.',
+    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command and ansible). None by default: which systems track instances is a site decision.',
   ),
   deregistrationWebhookSecret: setting(
     'NORM_DEREGISTRATION_WEBHOOK_SECRET',

@@ -1,18 +1,21 @@
 import { type CommandRunner, type WebhookPoster } from '../approvals/step-runners';
 import { DomainError } from '../errors';
 import { type Clock } from '../ports';
+import { AnsibleStaticInventoryDeregistrar } from './ansible-static.deregistrar';
 import { CommandDeregistrar } from './command.deregistrar';
 import { type Deregistrar } from './deregistrar.port';
 import { WebhookDeregistrar } from './webhook.deregistrar';
 
 export type DeregistrationTargetSpec =
-  { kind: 'webhook'; name: string; url: string } | { kind: 'command'; name: string; argv: string[] };
+  | { kind: 'webhook'; name: string; url: string }
+  | { kind: 'command'; name: string; argv: string[] }
+  | { kind: 'ansible'; name: string; path: string };
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 /**
  * `NORM_DEREGISTRATION_TARGETS`: `;`-separated `kind:name=spec`, e.g.
- * `webhook:cmdb=https://cmdb.example/hooks/norm;command:cleanup=/usr/local/bin/norm-dereg --site a`.
+ * `webhook:cmdb=https://cmdb.example/hooks/norm;command:cleanup=/usr/local/bin/norm-dereg --site a;ansible:site=/etc/ansible/hosts`.
  * A command's spec is split on spaces and run without a shell.
  */
 export function parseDeregistrationTargets(text: string): DeregistrationTargetSpec[] {
@@ -41,8 +44,11 @@ export function parseDeregistrationTargets(text: string): DeregistrationTargetSp
       const argv = spec.split(/\s+/).filter(Boolean);
       if (!argv[0]?.startsWith('/')) throw new Error(`command:${name} needs an absolute program path`);
       specs.push({ kind, name, argv });
+    } else if (kind === 'ansible') {
+      if (!spec.startsWith('/')) throw new Error(`ansible:${name} needs an absolute inventory path`);
+      specs.push({ kind, name, path: spec });
     } else {
-      throw new Error(`unknown target kind "${kind}" (webhook, command)`);
+      throw new Error(`unknown target kind "${kind}" (webhook, command, ansible)`);
     }
   }
   return specs;
@@ -82,6 +88,8 @@ export function buildDeregistrars(
           { name: s.name, argv: s.argv, timeoutMs: deps.timeoutMs },
           deps.commands,
         );
+      case 'ansible':
+        return new AnsibleStaticInventoryDeregistrar({ name: s.name, path: s.path });
     }
   });
 }

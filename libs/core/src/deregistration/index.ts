@@ -5,3 +5,4 @@ export * from './webhook.deregistrar';
 export * from './command.deregistrar';
 export * from './deregistration-targets';
 export * from './deregistration.loop';
+export * from './ansible-static.deregistrar';
