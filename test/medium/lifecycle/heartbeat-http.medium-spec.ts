@@ -155,4 +155,48 @@ describe('POST /v1/instances/:id/heartbeat', () => {
       expect((await call('POST', '/v1/lifecycle/actions/pause', token)).status).toBe(403);
     });
   });
+
+  it('Alertmanager: a resolved InstanceDown is a beat, a firing one a missed beat, others ignored', async () => {
+    const up = await instanceWithToken();
+    const down = await instanceWithToken();
+    const [names] = [
+      await db.dataSource.query<Array<{ id: string; name: string }>>(
+        `SELECT "id", "name" FROM "instances" WHERE "id" = ANY($1::uuid[])`,
+        [[up.id, down.id]],
+      ),
+    ];
+    const nameOf = (id: string): string => names.find((n) => n.id === id)!.name;
+    await db.dataSource.query(
+      `UPDATE "instances" SET "heartbeat_deadline_at" = now() + interval '1 hour' WHERE "id" = $1`,
+      [down.id],
+    );
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/integrations/alertmanager',
+      headers: { authorization: `Bearer ${admin}` },
+      payload: {
+        version: '4',
+        status: 'firing',
+        receiver: 'norm',
+        alerts: [
+          { status: 'resolved', labels: { alertname: 'InstanceDown', instance: `${nameOf(up.id)}:9100` } },
+          { status: 'firing', labels: { alertname: 'InstanceDown', instance: `${nameOf(down.id)}:9100` } },
+          { status: 'firing', labels: { alertname: 'DiskFull', instance: `${nameOf(down.id)}:9100` } },
+          { status: 'firing', labels: { alertname: 'InstanceDown', instance: 'stranger:9100' } },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ alive: 1, missed: 1, unmatched: 1 });
+    await buffer.flush();
+    expect((await row(up.id)).last_heartbeat_at).not.toBeNull();
+    expect((await row(down.id)).heartbeat_deadline_at!.getTime()).toBeLessThanOrEqual(Date.now());
+    const instanceToken = await app.inject({
+      method: 'POST',
+      url: '/v1/integrations/alertmanager',
+      headers: { authorization: `Bearer ${up.token}` },
+      payload: { alerts: [] },
+    });
+    expect(instanceToken.statusCode).toBe(403);
+  });
 });

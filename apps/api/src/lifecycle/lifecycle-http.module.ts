@@ -1,5 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
+  AlertmanagerIntake,
   buildDeregistrars,
   DEFAULT_REAPER_OPTIONS,
   DeregistrationService,
@@ -20,6 +21,7 @@ import { DataSource } from 'typeorm';
 import { unconfiguredXenHostFactory } from '../hosts/xen-host-factory.token';
 import { DeregistrationsController } from './deregistrations.controller';
 import { HeartbeatController } from './heartbeat.controller';
+import { IntegrationsController } from './integrations.controller';
 import { LifecycleController } from './lifecycle.controller';
 
 /**
@@ -39,7 +41,12 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
   static forRoot(options: { xen?: XenHostFactory | undefined } = {}): DynamicModule {
     return {
       module: LifecycleHttpModule,
-      controllers: [HeartbeatController, LifecycleController, DeregistrationsController],
+      controllers: [
+        HeartbeatController,
+        LifecycleController,
+        DeregistrationsController,
+        IntegrationsController,
+      ],
       providers: [
         {
           provide: HeartbeatBuffer,
@@ -57,6 +64,12 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
           provide: HeartbeatService,
           inject: [HeartbeatBuffer],
           useFactory: (b: HeartbeatBuffer) => new HeartbeatService(b),
+        },
+        {
+          provide: AlertmanagerIntake,
+          inject: [HeartbeatBuffer, DataSource],
+          useFactory: (buffer: HeartbeatBuffer, ds: DataSource) =>
+            new AlertmanagerIntake(buffer, new PgHeartbeatStore(ds), () => new Date()),
         },
         {
           provide: LifecycleService,

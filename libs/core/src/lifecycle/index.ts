@@ -5,3 +5,4 @@ export * from './reaper.loop';
 export * from './heartbeat.service';
 export * from './reaper.actions';
 export * from './lifecycle.service';
+export * from './alertmanager';

@@ -1,4 +1,9 @@
-import { type HeartbeatBeat, type HeartbeatStore, type HeartbeatTimeouts } from '@norm/core';
+import {
+  type HeartbeatBeat,
+  type HeartbeatStore,
+  type HeartbeatTimeouts,
+  type InstanceSignalStore,
+} from '@norm/core';
 import { type DataSource } from 'typeorm';
 
 /**
@@ -6,7 +11,7 @@ import { type DataSource } from 'typeorm';
  * `updated_at` is touched, so a beat never conflicts with a versioned state change. A beat
  * older than the stored one (a retried flush) never moves last-seen backwards.
  */
-export class PgHeartbeatStore implements HeartbeatStore {
+export class PgHeartbeatStore implements HeartbeatStore, InstanceSignalStore {
   constructor(private readonly ds: DataSource) {}
 
   async recordBeats(beats: readonly HeartbeatBeat[], timeouts: HeartbeatTimeouts): Promise<number> {
@@ -26,6 +31,31 @@ export class PgHeartbeatStore implements HeartbeatStore {
           AND i."state" IN ('running', 'stopping', 'stopped')
           AND (i."last_heartbeat_at" IS NULL OR i."last_heartbeat_at" < v."at")`,
       params,
+    );
+    return count;
+  }
+
+  async resolveInstances(keys: readonly string[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.ds.query<
+      Array<{ id: string; name: string; domain_name: string; ip: string | null }>
+    >(
+      `SELECT "id", "name", "domain_name", host("ip") AS "ip" FROM "instances"
+        WHERE "state" IN ('running', 'stopping', 'stopped')
+          AND ("name" = ANY($1::text[]) OR "domain_name" = ANY($1::text[]) OR host("ip") = ANY($1::text[]))`,
+      [keys],
+    );
+    const map = new Map<string, string>();
+    for (const r of rows)
+      for (const k of [r.name, r.domain_name, r.ip]) if (k && keys.includes(k)) map.set(k, r.id);
+    return map;
+  }
+
+  async markMissed(instanceIds: readonly string[], now: Date): Promise<number> {
+    const [, count] = await this.ds.query<[unknown, number]>(
+      `UPDATE "instances" SET "heartbeat_deadline_at" = LEAST(COALESCE("heartbeat_deadline_at", $2), $2)
+        WHERE "id" = ANY($1::uuid[]) AND "state" = 'running'`,
+      [instanceIds, now],
     );
     return count;
   }
