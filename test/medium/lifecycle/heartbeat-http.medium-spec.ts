@@ -199,4 +199,31 @@ describe('POST /v1/instances/:id/heartbeat', () => {
     });
     expect(instanceToken.statusCode).toBe(403);
   });
+
+  it('Sensu: a keepalive with status 0 is a beat, non-zero a missed beat, other checks ignored', async () => {
+    const a = await instanceWithToken();
+    const [{ name }] = (await db.dataSource.query<Array<{ name: string }>>(
+      `SELECT "name" FROM "instances" WHERE "id" = $1`,
+      [a.id],
+    )) as [{ name: string }];
+    const send = async (check: string, status: number) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/integrations/sensu',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: {
+          entity: { metadata: { name, namespace: 'default' } },
+          check: { metadata: { name: check }, status },
+        },
+      });
+      expect(res.statusCode).toBe(200);
+      return res.json<{ outcome: string }>().outcome;
+    };
+    expect(await send('disk', 2)).toBe('ignored');
+    expect(await send('keepalive', 0)).toBe('alive');
+    await buffer.flush();
+    expect((await row(a.id)).last_heartbeat_at).not.toBeNull();
+    expect(await send('keepalive', 1)).toBe('missed');
+    expect((await row(a.id)).heartbeat_deadline_at!.getTime()).toBeLessThanOrEqual(Date.now());
+  });
 });

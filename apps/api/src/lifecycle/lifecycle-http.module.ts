@@ -6,6 +6,7 @@ import {
   DeregistrationService,
   fetchWebhookPoster,
   processCommandRunner,
+  SensuIntake,
   HeartbeatBuffer,
   HeartbeatService,
   LifecycleService,
@@ -70,6 +71,12 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
           inject: [HeartbeatBuffer, DataSource],
           useFactory: (buffer: HeartbeatBuffer, ds: DataSource) =>
             new AlertmanagerIntake(buffer, new PgHeartbeatStore(ds), () => new Date()),
+        },
+        {
+          provide: SensuIntake,
+          inject: [HeartbeatBuffer, DataSource],
+          useFactory: (buffer: HeartbeatBuffer, ds: DataSource) =>
+            new SensuIntake(buffer, new PgHeartbeatStore(ds), () => new Date()),
         },
         {
           provide: LifecycleService,

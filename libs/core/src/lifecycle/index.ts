@@ -6,3 +6,4 @@ export * from './heartbeat.service';
 export * from './reaper.actions';
 export * from './lifecycle.service';
 export * from './alertmanager';
+export * from './sensu';
