@@ -110,6 +110,7 @@ export class WorkerRuntime {
         commands: processCommandRunner,
         clock: systemClock,
         webhookSecret: config.deregistrationWebhookSecret,
+        sensuApiKey: config.deregistrationSensuApiKey,
         timeoutMs: config.deregistrationTimeoutMs,
       }),
       clock: systemClock,

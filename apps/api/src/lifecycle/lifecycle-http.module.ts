@@ -112,6 +112,7 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
                 commands: processCommandRunner,
                 clock: systemClock,
                 webhookSecret: config.deregistrationWebhookSecret,
+                sensuApiKey: config.deregistrationSensuApiKey,
                 timeoutMs: config.deregistrationTimeoutMs,
               }),
               clock: systemClock,

@@ -401,13 +401,19 @@ const SETTINGS = {
     'NORM_DEREGISTRATION_TARGETS',
     parsed(parseDeregistrationTargets),
     '',
-    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command and ansible). None by default: which systems track instances is a site decision.',
+    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command, ansible and sensu). None by default: which systems track instances is a site decision.',
   ),
   deregistrationWebhookSecret: setting(
     'NORM_DEREGISTRATION_WEBHOOK_SECRET',
     z.string().min(16, 'must be at least 16 characters').optional(),
     undefined,
     'HMAC key that signs deregistration webhooks; required once a webhook target is configured, never defaulted so no two sites share one.',
+  ),
+  deregistrationSensuApiKey: setting(
+    'NORM_DEREGISTRATION_SENSU_API_KEY',
+    z.string().min(1).optional(),
+    undefined,
+    'Sensu Go API key (`sensuctl api-key grant`) for sensu targets; required once one is configured, never defaulted.',
   ),
   deregistrationIntervalMs: setting(
     'NORM_DEREGISTRATION_INTERVAL',

@@ -3,13 +3,15 @@ import { DomainError } from '../errors';
 import { type Clock } from '../ports';
 import { AnsibleStaticInventoryDeregistrar } from './ansible-static.deregistrar';
 import { CommandDeregistrar } from './command.deregistrar';
+import { SensuDeregistrar } from './sensu.deregistrar';
 import { type Deregistrar } from './deregistrar.port';
 import { WebhookDeregistrar } from './webhook.deregistrar';
 
 export type DeregistrationTargetSpec =
   | { kind: 'webhook'; name: string; url: string }
   | { kind: 'command'; name: string; argv: string[] }
-  | { kind: 'ansible'; name: string; path: string };
+  | { kind: 'ansible'; name: string; path: string }
+  | { kind: 'sensu'; name: string; apiUrl: string; namespace: string };
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -47,8 +49,18 @@ export function parseDeregistrationTargets(text: string): DeregistrationTargetSp
     } else if (kind === 'ansible') {
       if (!spec.startsWith('/')) throw new Error(`ansible:${name} needs an absolute inventory path`);
       specs.push({ kind, name, path: spec });
+    } else if (kind === 'sensu') {
+      // `https://sensu:8080/default`: the backend API, then the namespace as the path.
+      let url: URL;
+      try {
+        url = new URL(spec);
+      } catch {
+        throw new Error(`sensu:${name} needs the backend URL with the namespace as its path`);
+      }
+      const namespace = url.pathname.replace(/^\/+|\/+$/g, '') || 'default';
+      specs.push({ kind, name, apiUrl: `${url.protocol}//${url.host}`, namespace });
     } else {
-      throw new Error(`unknown target kind "${kind}" (webhook, command, ansible)`);
+      throw new Error(`unknown target kind "${kind}" (webhook, command, ansible, sensu)`);
     }
   }
   return specs;
@@ -60,6 +72,8 @@ export interface DeregistrarFactoryDeps {
   clock: Clock;
   /** HMAC key for every webhook target; required when one is configured. */
   webhookSecret: string | undefined;
+  /** Sensu Go API key; required when a sensu target is configured. */
+  sensuApiKey?: string | undefined;
   timeoutMs: number;
 }
 
@@ -90,6 +104,22 @@ export function buildDeregistrars(
         );
       case 'ansible':
         return new AnsibleStaticInventoryDeregistrar({ name: s.name, path: s.path });
+      case 'sensu':
+        if (!deps.sensuApiKey)
+          throw new DomainError(
+            'ConfigInvalid',
+            'a sensu deregistration target needs NORM_DEREGISTRATION_SENSU_API_KEY',
+            {
+              target: s.name,
+            },
+          );
+        return new SensuDeregistrar({
+          name: s.name,
+          apiUrl: s.apiUrl,
+          namespace: s.namespace,
+          apiKey: deps.sensuApiKey,
+          timeoutMs: deps.timeoutMs,
+        });
     }
   });
 }

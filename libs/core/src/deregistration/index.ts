@@ -6,3 +6,4 @@ export * from './command.deregistrar';
 export * from './deregistration-targets';
 export * from './deregistration.loop';
 export * from './ansible-static.deregistrar';
+export * from './sensu.deregistrar';
