@@ -32,6 +32,7 @@ const HOSTS = 10;
 const VMS = 200;
 const PER_HOST = 2;
 const CREATE_MS = 1_500;
+const REQUESTERS = 20;
 const TIME_BUDGET_MS = 300_000;
 
 /** Arms `count` one-shot holds on `xl create`, each released CREATE_MS after it catches one. */
@@ -181,38 +182,45 @@ async function main(): Promise<void> {
       }),
     }));
     const service = vmRequestServiceFromConfig(config, uow);
-    const id = randomUUID();
-    const ctx: ActingContext = {
-      subject: {
-        kind: 'principal',
-        principal: {
-          id,
-          kind: 'person',
-          name: 'bench',
-          roles: ['requester'],
-          groups: [],
-          createdAt: new Date(),
+    // Twenty requesters, as a team would: one owner's requests serialise on its quota lock by design.
+    const requesters: ActingContext[] = Array.from({ length: REQUESTERS }, () => {
+      const id = randomUUID();
+      return {
+        subject: {
+          kind: 'principal',
+          principal: {
+            id,
+            kind: 'person',
+            name: `bench-${id.slice(0, 8)}`,
+            roles: ['requester'],
+            groups: [],
+            createdAt: new Date(),
+          },
+          tokenId: randomUUID(),
+          grants: grantsForRoles(['requester']),
         },
-        tokenId: randomUUID(),
-        grants: grantsForRoles(['requester']),
-      },
-    };
+      };
+    });
 
     runtime = new WorkerRuntime(config, ds, silentLogger, factory);
     runtime.start();
     slowCreates(fleet, VMS / HOSTS);
     const start = performance.now();
+    const committedAt = new Map<string, number>();
     await Promise.all(
       Array.from({ length: VMS }, (_, i) =>
-        service.create(ctx, {
-          name: `vm-${i}`,
-          vcpus: 1,
-          memoryMb: 256,
-          diskGb: 1,
-          imageId: image.id,
-          networkId: network.id,
-          lifecycleClass: 'cattle',
-        }),
+        service
+          .create(requesters[i % REQUESTERS]!, {
+            name: `vm-${i}`,
+            vcpus: 1,
+            memoryMb: 256,
+            diskGb: 1,
+            imageId: image.id,
+            networkId: network.id,
+            lifecycleClass: 'cattle',
+          })
+          // create() resolves right after the commit that wrote the outbox row.
+          .then(({ request }) => committedAt.set(request.id, Date.now())),
       ),
     );
     const createdMs = performance.now() - start;
@@ -228,10 +236,11 @@ async function main(): Promise<void> {
     }
     const normMs = performance.now() - start;
     const rows: Array<{
+      id: string;
       history: Array<{ to: string; at: string }>;
       state: string;
       error: { code?: string; message?: string } | null;
-    }> = await ds.query(`SELECT "history", "state", "error" FROM "vm_requests"`);
+    }> = await ds.query(`SELECT "id", "history", "state", "error" FROM "vm_requests"`);
     const failed = rows.filter((r) => r.state !== 'running').length;
     const reasons = new Map<string, number>();
     for (const r of rows.filter((x) => x.state !== 'running')) {
@@ -242,7 +251,7 @@ async function main(): Promise<void> {
     const lag = rows
       .map((r) => {
         const at = (to: string) => Date.parse(r.history.find((h) => h.to === to)?.at ?? '');
-        return at('provisioning') - at('approved');
+        return at('provisioning') - (committedAt.get(r.id) ?? NaN);
       })
       .filter((v) => Number.isFinite(v));
     const hostsSeen = new Set<string>();
@@ -250,7 +259,7 @@ async function main(): Promise<void> {
       if (h.sim.state.domainList().some((d) => d.name.startsWith('vm-'))) hostsSeen.add(h.name);
 
     console.log(
-      `${VMS} VMs over ${HOSTS} simulated hosts, xl create ${CREATE_MS} ms, per-host cap ${PER_HOST}`,
+      `${VMS} VMs from ${REQUESTERS} requesters over ${HOSTS} simulated hosts, xl create ${CREATE_MS} ms, per-host cap ${PER_HOST}`,
     );
     console.log(`ideal (same SSH calls, same per-host limiter): ${(idealMs / 1000).toFixed(2)} s`);
     console.log(
