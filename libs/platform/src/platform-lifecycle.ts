@@ -1,8 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type Logger } from '@norm/core';
 import { Redis } from 'ioredis';
+import { pino, type Logger as Pino } from 'pino';
 import { DataSource } from 'typeorm';
-import { NORM_LOGGER } from './tokens';
+import { NORM_LOGGER, NORM_PINO } from './tokens';
 
 /**
  * Closes the shared connections last: Nest runs shutdown hooks after the HTTP server has
@@ -14,6 +15,7 @@ export class PlatformLifecycle implements OnApplicationShutdown {
     private readonly dataSource: DataSource,
     private readonly redis: Redis,
     @Inject(NORM_LOGGER) private readonly log: Logger,
+    @Inject(NORM_PINO) private readonly root: Pino,
   ) {}
 
   async onApplicationShutdown(signal?: string): Promise<void> {
@@ -22,5 +24,13 @@ export class PlatformLifecycle implements OnApplicationShutdown {
     else this.redis.disconnect();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     this.log.info('connections closed', { signal });
+    // Nest re-raises the signal once the hooks return, and a process killed by a signal runs
+    // no 'exit' handlers, so pino's own flush-on-exit never happens: flush the async stdout now.
+    const stream = this.root[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+    try {
+      stream?.flushSync?.();
+    } catch {
+      // A stream that is not open yet has nothing buffered to lose.
+    }
   }
 }

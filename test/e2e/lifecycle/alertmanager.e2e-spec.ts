@@ -13,7 +13,7 @@ import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { insertInstance } from '../../medium/inventory/builders';
 
-/** Debian's package (`apt-get install prometheus-alertmanager`); scripts/services does not install it. */
+/** Debian's package, installed by scripts/bootstrap when missing. */
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 
 function freePort(): Promise<number> {
