@@ -26,7 +26,9 @@ export class PlatformLifecycle implements OnApplicationShutdown {
     this.log.info('connections closed', { signal });
     // Nest re-raises the signal once the hooks return, and a process killed by a signal runs
     // no 'exit' handlers, so pino's own flush-on-exit never happens: flush the async stdout now.
-    const stream = this.root[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+    const stream = (this.root as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[
+      pino.symbols.streamSym
+    ];
     try {
       stream?.flushSync?.();
     } catch {
