@@ -15,6 +15,8 @@ export interface ApiProcess {
   stateDir: string;
   output: () => string;
   stop: () => Promise<void>;
+  /** SIGKILL: the process dies at once, with no shutdown hook and no chance to finish anything. */
+  kill: () => Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -86,12 +88,18 @@ export async function startApi(env: Record<string, string>): Promise<ApiProcess>
     stateDir,
     output: () => out,
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
