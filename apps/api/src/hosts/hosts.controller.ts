@@ -1,8 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { type ActingContext, type DriftReport, HostService, type HostRecord } from '@norm/core';
+import {
+  type ActingContext,
+  type DriftReport,
+  HostService,
+  type HostRecord,
+  type ScannedHostKey,
+} from '@norm/core';
 import { Acting, RequirePermission } from '../identity/permission.decorator';
-import { CreateHostDto, IdParams, MaintenanceDto, PatchHostDto } from './hosts.dto';
+import { CreateHostDto, IdParams, MaintenanceDto, PatchHostDto, ScanHostKeyDto } from './hosts.dto';
 
 @ApiTags('inventory')
 @Controller('v1/hosts')
@@ -14,6 +20,17 @@ export class HostsController {
   @RequirePermission('hosts:write')
   register(@Acting() ctx: ActingContext, @Body() body: CreateHostDto): Promise<HostRecord> {
     return this.hosts.register(ctx, body);
+  }
+
+  /**
+   * Reads the SSH host key a host offers, for the operator to confirm and then pin at
+   * registration (trust on first use, shown to a person; never stored or trusted by itself).
+   */
+  @Post('actions/scan-host-key')
+  @HttpCode(200)
+  @RequirePermission('hosts:write')
+  scanHostKey(@Acting() ctx: ActingContext, @Body() body: ScanHostKeyDto): Promise<ScannedHostKey> {
+    return this.hosts.scanHostKey(ctx, body);
   }
 
   @Get()

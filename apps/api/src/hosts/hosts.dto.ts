@@ -51,6 +51,10 @@ export class PatchHostDto extends createZodDto(
     .refine((p) => Object.keys(p).length > 0, 'name at least one of labels, limits, placementBlockedReason'),
 ) {}
 
+export class ScanHostKeyDto extends createZodDto(
+  z.strictObject({ address, port: z.number().int().min(1).max(65535).default(22) }),
+) {}
+
 export class MaintenanceDto extends createZodDto(z.strictObject({ enabled: z.boolean() })) {}
 
 export class IdParams extends createZodDto(z.strictObject({ id: z.uuid() })) {}

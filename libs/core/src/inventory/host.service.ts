@@ -14,6 +14,16 @@ export interface DriftReport {
   entries: DriftEntry[];
 }
 
+/** What an operator confirms before pinning: compare with `ssh-keygen -lf` run on the host itself. */
+export interface ScannedHostKey {
+  address: string;
+  port: number;
+  fingerprint: string;
+  scannedAt: Date;
+  /** Shown as is: trust on first use is only safe if a person checks it out of band. */
+  confirm: string;
+}
+
 export interface HostServiceDeps {
   uow: InventoryUnitOfWork;
   xen: XenHostFactory;
@@ -39,6 +49,24 @@ export class HostService {
 
   list(): Promise<HostRecord[]> {
     return this.deps.uow.run((tx) => tx.hosts.list());
+  }
+
+  /**
+   * Trust on first use, made explicit: reads the key a host offers (the handshake stops before
+   * authentication, nothing runs there) so the operator can compare it out of band and then
+   * pin it in the registration. Nothing is stored: a scanned key is never trusted by itself.
+   */
+  async scanHostKey(ctx: ActingContext, target: { address: string; port: number }): Promise<ScannedHostKey> {
+    const fingerprint = await this.deps.xen.readFingerprint(target.address, target.port);
+    this.deps.log.info('host key scanned', { ...target, fingerprint, by: actorOf(ctx.subject) });
+    return {
+      ...target,
+      fingerprint,
+      scannedAt: this.deps.clock.now(),
+      confirm:
+        'compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host (or the fingerprint ' +
+        'ansible/playbooks/xen-host.yml printed) before passing it as hostKeyFingerprint to POST /v1/hosts',
+    };
   }
 
   async get(id: string): Promise<HostRecord> {
