@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfig } from '@norm/core';
 import {
   generateEd25519,
@@ -18,7 +18,8 @@ const ROOT = join(__dirname, '..');
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const stateDir = join(ROOT, config.stateDir);
+  // NORM_STATE_DIR may be absolute; a relative one is relative to the checkout, as in the apps.
+  const stateDir = resolve(ROOT, config.stateDir);
   const logDir = join(stateDir, 'demo');
   mkdirSync(logDir, { recursive: true });
 
