@@ -112,6 +112,16 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
     expect(details.find((d) => d.name === 'web1')).toMatchObject({ domid: created.domid });
   });
 
+  it('creates a plain (non-snapshot) volume of the requested size, idempotently, and removes it', async () => {
+    expect(await host.createVolume({ vg: 'vg0', name: 'scratch1', sizeMb: 256 })).toEqual({ changed: true });
+    expect(await host.createVolume({ vg: 'vg0', name: 'scratch1', sizeMb: 256 })).toEqual({ changed: false });
+    const lv = (await host.logicalVolumes('vg0')).find((v) => v.name === 'scratch1');
+    expect(lv).toMatchObject({ vg: 'vg0', sizeMb: 256 });
+    expect(lv?.origin ?? null).toBeNull();
+    expect(await host.removeVolume('vg0', 'scratch1')).toEqual({ changed: true });
+    expect(await host.removeVolume('vg0', 'scratch1')).toEqual({ changed: false });
+  });
+
   it('pauses, unpauses and reboots a domain', async () => {
     await host.pauseDomain('web1');
     expect((await host.listDomains()).find((d) => d.name === 'web1')?.flags.paused).toBe(true);
