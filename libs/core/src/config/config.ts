@@ -401,7 +401,7 @@ const SETTINGS = {
     'NORM_DEREGISTRATION_TARGETS',
     parsed(parseDeregistrationTargets),
     '',
-    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command, ansible and sensu). None by default: which systems track instances is a site decision.',
+    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command, ansible, sensu, chef, puppet and spacewalk). None by default: which systems track instances is a site decision.',
   ),
   deregistrationWebhookSecret: setting(
     'NORM_DEREGISTRATION_WEBHOOK_SECRET',
@@ -414,6 +414,51 @@ const SETTINGS = {
     z.string().min(1).optional(),
     undefined,
     'Sensu Go API key (`sensuctl api-key grant`) for sensu targets; required once one is configured, never defaulted.',
+  ),
+  deregistrationChefClient: setting(
+    'NORM_DEREGISTRATION_CHEF_CLIENT',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Chef client name')
+      .optional(),
+    undefined,
+    "The Chef API client Norm signs as (it needs delete on nodes and clients); required once a chef target is configured, never defaulted so the server's audit names who deleted.",
+  ),
+  deregistrationChefKeyPath: setting(
+    'NORM_DEREGISTRATION_CHEF_KEY_PATH',
+    z.string().startsWith('/', 'must be an absolute path').optional(),
+    undefined,
+    "PEM file of that client's RSA private key, read once at boot (a bad key stops the process, not a decommission); a path, so the key is never in the environment or a log.",
+  ),
+  deregistrationPuppetCertPath: setting(
+    'NORM_DEREGISTRATION_PUPPET_CERT_PATH',
+    z.string().startsWith('/', 'must be an absolute path').optional(),
+    undefined,
+    'PEM client certificate for the Puppet CA and PuppetDB (signed by the Puppet CA, with pp_cli_auth for the CA API); required once a puppet target is configured.',
+  ),
+  deregistrationPuppetKeyPath: setting(
+    'NORM_DEREGISTRATION_PUPPET_KEY_PATH',
+    z.string().startsWith('/', 'must be an absolute path').optional(),
+    undefined,
+    'PEM private key of that certificate; checked against it at boot, since a mismatch would fail every handshake.',
+  ),
+  deregistrationPuppetCaPath: setting(
+    'NORM_DEREGISTRATION_PUPPET_CA_PATH',
+    z.string().startsWith('/', 'must be an absolute path').optional(),
+    undefined,
+    "PEM of the Puppet CA; the only CA trusted for the Puppet servers (pinned), as Puppet's own agents do.",
+  ),
+  deregistrationSpacewalkUser: setting(
+    'NORM_DEREGISTRATION_SPACEWALK_USER',
+    z.string().min(1).optional(),
+    undefined,
+    'Spacewalk/Uyuni API user (a system group administrator is enough to delete systems); required once a spacewalk target is configured.',
+  ),
+  deregistrationSpacewalkPassword: setting(
+    'NORM_DEREGISTRATION_SPACEWALK_PASSWORD',
+    z.string().min(1).optional(),
+    undefined,
+    "That user's password; XML-RPC has no other login. Never logged: errors are scrubbed of it and of the session key.",
   ),
   deregistrationIntervalMs: setting(
     'NORM_DEREGISTRATION_INTERVAL',

@@ -1,17 +1,26 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type CommandRunner, type WebhookPoster } from '../approvals/step-runners';
 import { DomainError } from '../errors';
 import { type Clock } from '../ports';
 import { AnsibleStaticInventoryDeregistrar } from './ansible-static.deregistrar';
+import { ChefDeregistrar } from './chef.deregistrar';
 import { CommandDeregistrar } from './command.deregistrar';
 import { SensuDeregistrar } from './sensu.deregistrar';
 import { type Deregistrar } from './deregistrar.port';
+import { type HttpRequest, nodeHttpRequest } from './http-request';
+import { PuppetDeregistrar } from './puppet.deregistrar';
+import { SpacewalkDeregistrar } from './spacewalk.deregistrar';
 import { WebhookDeregistrar } from './webhook.deregistrar';
 
 export type DeregistrationTargetSpec =
   | { kind: 'webhook'; name: string; url: string }
   | { kind: 'command'; name: string; argv: string[] }
   | { kind: 'ansible'; name: string; path: string }
-  | { kind: 'sensu'; name: string; apiUrl: string; namespace: string };
+  | { kind: 'sensu'; name: string; apiUrl: string; namespace: string }
+  | { kind: 'chef'; name: string; serverUrl: string; organization: string }
+  | { kind: 'puppet'; name: string; caUrl?: string; puppetdbUrl?: string }
+  | { kind: 'spacewalk'; name: string; apiUrl: string };
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -59,11 +68,57 @@ export function parseDeregistrationTargets(text: string): DeregistrationTargetSp
       }
       const namespace = url.pathname.replace(/^\/+|\/+$/g, '') || 'default';
       specs.push({ kind, name, apiUrl: `${url.protocol}//${url.host}`, namespace });
+    } else if (kind === 'chef') {
+      // `https://chef.example/organizations/acme`: the server, then the organization as the path.
+      const url = httpUrl(spec, `chef:${name} needs the server URL ending in /organizations/<org>`);
+      const org = /^\/organizations\/([^/]+)\/?$/.exec(url.pathname)?.[1];
+      if (!org) throw new Error(`chef:${name} needs the server URL ending in /organizations/<org>`);
+      specs.push({ kind, name, serverUrl: url.origin, organization: decodeURIComponent(org) });
+    } else if (kind === 'puppet') {
+      specs.push({ kind, name, ...parsePuppetSpec(name, spec) });
+    } else if (kind === 'spacewalk') {
+      // The XML-RPC endpoint; a bare server means Spacewalk's and Uyuni's usual /rpc/api.
+      const url = httpUrl(spec, `spacewalk:${name} needs an http(s) URL`);
+      const path = url.pathname === '/' ? '/rpc/api' : url.pathname;
+      specs.push({ kind, name, apiUrl: `${url.origin}${path}` });
     } else {
-      throw new Error(`unknown target kind "${kind}" (webhook, command, ansible, sensu)`);
+      throw new Error(
+        `unknown target kind "${kind}" (webhook, command, ansible, sensu, chef, puppet, spacewalk)`,
+      );
     }
   }
   return specs;
+}
+
+function httpUrl(spec: string, message: string): URL {
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw new Error(message);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(message);
+  if (url.username || url.password) throw new Error(`${message}, without credentials (they have settings)`);
+  return url;
+}
+
+/** `ca=https://puppet:8140,puppetdb=https://puppetdb:8081`; either may be left out, not both. */
+function parsePuppetSpec(name: string, spec: string): { caUrl?: string; puppetdbUrl?: string } {
+  const out: { caUrl?: string; puppetdbUrl?: string } = {};
+  const usage = `puppet:${name} needs ca=https://…,puppetdb=https://… (one or both)`;
+  for (const part of spec.split(',').map((p) => p.trim())) {
+    const m = /^(ca|puppetdb)=(.+)$/.exec(part);
+    if (!m) throw new Error(usage);
+    const [, which, value = ''] = m;
+    const url = httpUrl(value, usage);
+    // Both APIs authenticate Norm by its client certificate, which only TLS carries.
+    if (url.protocol !== 'https:')
+      throw new Error(`puppet:${name} ${which ?? ''} must be https (client certificates)`);
+    if (which === 'ca') out.caUrl = url.origin;
+    else out.puppetdbUrl = url.origin;
+  }
+  if (!out.caUrl && !out.puppetdbUrl) throw new Error(usage);
+  return out;
 }
 
 export interface DeregistrarFactoryDeps {
@@ -74,7 +129,54 @@ export interface DeregistrarFactoryDeps {
   webhookSecret: string | undefined;
   /** Sensu Go API key; required when a sensu target is configured. */
   sensuApiKey?: string | undefined;
+  /** Chef API client name and the path of its RSA key; required when a chef target is configured. */
+  chefClient?: string | undefined;
+  chefKeyPath?: string | undefined;
+  /** Client certificate, key and CA (PEM paths); required when a puppet target is configured. */
+  puppetCertPath?: string | undefined;
+  puppetKeyPath?: string | undefined;
+  puppetCaPath?: string | undefined;
+  /** Spacewalk/Uyuni API user; required when a spacewalk target is configured. */
+  spacewalkUser?: string | undefined;
+  spacewalkPassword?: string | undefined;
+  /** HTTP for the chef, puppet, spacewalk and sensu targets; node:http(s) unless a test says otherwise. */
+  request?: HttpRequest;
   timeoutMs: number;
+}
+
+function configInvalid(message: string, target: string): DomainError {
+  return new DomainError('ConfigInvalid', message, { target });
+}
+
+/** Reads a PEM file at boot, so a missing or unreadable key stops the process, not a decommission. */
+function readPem(setting: string, path: string | undefined, target: string): string {
+  if (!path)
+    throw configInvalid(`a ${target.split(':')[0] ?? ''} deregistration target needs ${setting}`, target);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw configInvalid(
+      `${setting}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      target,
+    );
+  }
+}
+
+function privateKey(setting: string, pem: string, target: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch {
+    // Never the parser's message: it may quote the file.
+    throw configInvalid(`${setting} is not a PEM private key`, target);
+  }
+}
+
+function certificate(setting: string, pem: string, target: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch {
+    throw configInvalid(`${setting} is not a PEM certificate`, target);
+  }
 }
 
 export function buildDeregistrars(
@@ -113,13 +215,86 @@ export function buildDeregistrars(
               target: s.name,
             },
           );
-        return new SensuDeregistrar({
-          name: s.name,
-          apiUrl: s.apiUrl,
-          namespace: s.namespace,
-          apiKey: deps.sensuApiKey,
-          timeoutMs: deps.timeoutMs,
-        });
+        return new SensuDeregistrar(
+          {
+            name: s.name,
+            apiUrl: s.apiUrl,
+            namespace: s.namespace,
+            apiKey: deps.sensuApiKey,
+            timeoutMs: deps.timeoutMs,
+          },
+          deps.request,
+        );
+      case 'chef': {
+        const target = `chef:${s.name}`;
+        if (!deps.chefClient)
+          throw configInvalid('a chef deregistration target needs NORM_DEREGISTRATION_CHEF_CLIENT', target);
+        const key = privateKey(
+          'NORM_DEREGISTRATION_CHEF_KEY_PATH',
+          readPem('NORM_DEREGISTRATION_CHEF_KEY_PATH', deps.chefKeyPath, target),
+          target,
+        );
+        if (key.asymmetricKeyType !== 'rsa')
+          throw configInvalid(
+            'NORM_DEREGISTRATION_CHEF_KEY_PATH must be an RSA key (Chef signs with RSA)',
+            target,
+          );
+        return new ChefDeregistrar(
+          {
+            name: s.name,
+            serverUrl: s.serverUrl,
+            organization: s.organization,
+            clientName: deps.chefClient,
+            key,
+            timeoutMs: deps.timeoutMs,
+          },
+          deps.clock,
+          deps.request ?? nodeHttpRequest,
+        );
+      }
+      case 'puppet': {
+        const target = `puppet:${s.name}`;
+        const cert = readPem('NORM_DEREGISTRATION_PUPPET_CERT_PATH', deps.puppetCertPath, target);
+        const key = readPem('NORM_DEREGISTRATION_PUPPET_KEY_PATH', deps.puppetKeyPath, target);
+        const ca = readPem('NORM_DEREGISTRATION_PUPPET_CA_PATH', deps.puppetCaPath, target);
+        // A certificate that does not match its key fails every handshake; say so at boot.
+        if (
+          !certificate('NORM_DEREGISTRATION_PUPPET_CERT_PATH', cert, target).checkPrivateKey(
+            privateKey('NORM_DEREGISTRATION_PUPPET_KEY_PATH', key, target),
+          )
+        )
+          throw configInvalid('NORM_DEREGISTRATION_PUPPET_KEY_PATH does not match the certificate', target);
+        certificate('NORM_DEREGISTRATION_PUPPET_CA_PATH', ca, target);
+        return new PuppetDeregistrar(
+          {
+            name: s.name,
+            caUrl: s.caUrl,
+            puppetdbUrl: s.puppetdbUrl,
+            tls: { cert, key, ca },
+            timeoutMs: deps.timeoutMs,
+          },
+          deps.clock,
+          deps.request ?? nodeHttpRequest,
+        );
+      }
+      case 'spacewalk': {
+        const target = `spacewalk:${s.name}`;
+        if (!deps.spacewalkUser || !deps.spacewalkPassword)
+          throw configInvalid(
+            'a spacewalk deregistration target needs NORM_DEREGISTRATION_SPACEWALK_USER and NORM_DEREGISTRATION_SPACEWALK_PASSWORD',
+            target,
+          );
+        return new SpacewalkDeregistrar(
+          {
+            name: s.name,
+            apiUrl: s.apiUrl,
+            username: deps.spacewalkUser,
+            password: deps.spacewalkPassword,
+            timeoutMs: deps.timeoutMs,
+          },
+          deps.request ?? nodeHttpRequest,
+        );
+      }
     }
   });
 }

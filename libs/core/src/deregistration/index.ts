@@ -7,3 +7,8 @@ export * from './deregistration-targets';
 export * from './deregistration.loop';
 export * from './ansible-static.deregistrar';
 export * from './sensu.deregistrar';
+export * from './http-request';
+export * from './chef.deregistrar';
+export * from './puppet.deregistrar';
+export * from './spacewalk.deregistrar';
+export * from './xml-rpc.codec';

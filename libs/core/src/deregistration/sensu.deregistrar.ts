@@ -1,19 +1,5 @@
 import { type Deregistrar, type DeregistrationEvent } from './deregistrar.port';
-
-/** Outbound HTTP with any method (the approval steps' poster only POSTs). */
-export type HttpRequest = (
-  url: string,
-  init: { method: string; headers: Record<string, string>; timeoutMs: number },
-) => Promise<{ status: number; body: string }>;
-
-export const fetchHttpRequest: HttpRequest = async (url, init) => {
-  const res = await fetch(url, {
-    method: init.method,
-    headers: init.headers,
-    signal: AbortSignal.timeout(init.timeoutMs),
-  });
-  return { status: res.status, body: await res.text() };
-};
+import { type HttpRequest, nodeHttpRequest } from './http-request';
 
 export interface SensuDeregistrarOptions {
   name: string;
@@ -34,7 +20,7 @@ export class SensuDeregistrar implements Deregistrar {
 
   constructor(
     private readonly options: SensuDeregistrarOptions,
-    private readonly http: HttpRequest = fetchHttpRequest,
+    private readonly http: HttpRequest = nodeHttpRequest,
   ) {
     this.name = `sensu:${options.name}`;
   }
