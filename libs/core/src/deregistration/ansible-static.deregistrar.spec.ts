@@ -74,7 +74,7 @@ describe('parseDeregistrationTargets', () => {
     expect(parseDeregistrationTargets('')).toEqual([]);
     expect(() => parseDeregistrationTargets('webhook:x=ftp://a')).toThrow('http(s)');
     expect(() => parseDeregistrationTargets('command:x=relative')).toThrow('absolute');
-    expect(() => parseDeregistrationTargets('chef:x=/a')).toThrow('unknown target kind');
+    expect(() => parseDeregistrationTargets('salt:x=/a')).toThrow('unknown target kind');
     expect(() => parseDeregistrationTargets('webhook:Bad=https://a')).toThrow('must match');
   });
 });
