@@ -118,6 +118,10 @@ export class WorkerRuntime {
         puppetCaPath: config.deregistrationPuppetCaPath,
         spacewalkUser: config.deregistrationSpacewalkUser,
         spacewalkPassword: config.deregistrationSpacewalkPassword,
+        dnsTsig: {
+          keyName: config.deregistrationDnsTsigKeyName,
+          secret: config.deregistrationDnsTsigSecret,
+        },
         timeoutMs: config.deregistrationTimeoutMs,
       }),
       clock: systemClock,

@@ -120,6 +120,10 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
                 puppetCaPath: config.deregistrationPuppetCaPath,
                 spacewalkUser: config.deregistrationSpacewalkUser,
                 spacewalkPassword: config.deregistrationSpacewalkPassword,
+                dnsTsig: {
+                  keyName: config.deregistrationDnsTsigKeyName,
+                  secret: config.deregistrationDnsTsigSecret,
+                },
                 timeoutMs: config.deregistrationTimeoutMs,
               }),
               clock: systemClock,

@@ -401,7 +401,7 @@ const SETTINGS = {
     'NORM_DEREGISTRATION_TARGETS',
     parsed(parseDeregistrationTargets),
     '',
-    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command, ansible, sensu, chef, puppet and spacewalk). None by default: which systems track instances is a site decision.',
+    'Where a decommissioned instance is removed from (`kind:name=spec;…`, kinds webhook, command, ansible, sensu, chef, puppet, spacewalk and dns). None by default: which systems track instances is a site decision.',
   ),
   deregistrationWebhookSecret: setting(
     'NORM_DEREGISTRATION_WEBHOOK_SECRET',
@@ -459,6 +459,27 @@ const SETTINGS = {
     z.string().min(1).optional(),
     undefined,
     "That user's password; XML-RPC has no other login. Never logged: errors are scrubbed of it and of the session key.",
+  ),
+  deregistrationDnsTsigKeyName: setting(
+    'NORM_DEREGISTRATION_DNS_TSIG_KEY_NAME',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'must be a DNS name (the key statement in named.conf)')
+      .optional(),
+    undefined,
+    "Name of the TSIG key (HMAC-SHA256) that signs dns targets' RFC 2136 updates, as in the server's `key` statement; required once a dns target is configured.",
+  ),
+  deregistrationDnsTsigSecret: setting(
+    'NORM_DEREGISTRATION_DNS_TSIG_SECRET',
+    z
+      .string()
+      .refine(
+        (t) => /^[A-Za-z0-9+/]+={0,2}$/.test(t) && Buffer.from(t, 'base64').length >= 16,
+        'must be base64 of at least 16 bytes (tsig-keygen -a hmac-sha256 prints 32)',
+      )
+      .optional(),
+    undefined,
+    "The TSIG key's base64 secret (`tsig-keygen -a hmac-sha256`); never defaulted, logged or audited, so no two sites share one.",
   ),
   deregistrationIntervalMs: setting(
     'NORM_DEREGISTRATION_INTERVAL',

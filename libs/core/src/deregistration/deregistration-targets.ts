@@ -6,6 +6,7 @@ import { type Clock } from '../ports';
 import { AnsibleStaticInventoryDeregistrar } from './ansible-static.deregistrar';
 import { ChefDeregistrar } from './chef.deregistrar';
 import { CommandDeregistrar } from './command.deregistrar';
+import { DnsDeregistrar } from './dns.deregistrar';
 import { SensuDeregistrar } from './sensu.deregistrar';
 import { type Deregistrar } from './deregistrar.port';
 import { type HttpRequest, nodeHttpRequest } from './http-request';
@@ -20,14 +21,45 @@ export type DeregistrationTargetSpec =
   | { kind: 'sensu'; name: string; apiUrl: string; namespace: string }
   | { kind: 'chef'; name: string; serverUrl: string; organization: string }
   | { kind: 'puppet'; name: string; caUrl?: string; puppetdbUrl?: string }
-  | { kind: 'spacewalk'; name: string; apiUrl: string };
+  | { kind: 'spacewalk'; name: string; apiUrl: string }
+  | {
+      kind: 'dns';
+      name: string;
+      host: string;
+      port: number;
+      zone: string;
+      reverseZone: string | undefined;
+    };
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** A zone apex as an operator writes it: dot-separated labels, trailing dot optional. */
+const ZONE = /^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$/i;
+
+/** `server[:port]/zone[/reverse-zone]`, port 53 by default; the reverse zone is derived when absent. */
+function parseDnsSpec(name: string, spec: string): Extract<DeregistrationTargetSpec, { kind: 'dns' }> {
+  const usage = `dns:${name} needs server[:port]/zone[/reverse-zone]`;
+  const [server = '', zone = '', reverseZone, ...rest] = spec.split('/');
+  const m = /^(\[[0-9a-f:]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(server);
+  if (!m || !zone || rest.length > 0) throw new Error(usage);
+  const port = m[2] === undefined ? 53 : Number(m[2]);
+  if (port < 1 || port > 65535) throw new Error(`dns:${name}: port ${m[2]} is not 1-65535`);
+  for (const z of [zone, reverseZone].filter((x): x is string => x !== undefined))
+    if (!ZONE.test(z)) throw new Error(`dns:${name}: "${z}" is not a zone name`);
+  return {
+    kind: 'dns',
+    name,
+    host: (m[1] ?? '').replace(/^\[|\]$/g, ''),
+    port,
+    zone: zone.replace(/\.$/, ''),
+    reverseZone: reverseZone?.replace(/\.$/, ''),
+  };
+}
 
 /**
  * `NORM_DEREGISTRATION_TARGETS`: `;`-separated `kind:name=spec`, e.g.
  * `webhook:cmdb=https://cmdb.example/hooks/norm;command:cleanup=/usr/local/bin/norm-dereg --site a;ansible:site=/etc/ansible/hosts`.
- * A command's spec is split on spaces and run without a shell.
+ * A command's spec is split on spaces and run without a shell; a dns spec is
+ * `server[:port]/zone[/reverse-zone]`.
  */
 export function parseDeregistrationTargets(text: string): DeregistrationTargetSpec[] {
   const specs: DeregistrationTargetSpec[] = [];
@@ -81,9 +113,11 @@ export function parseDeregistrationTargets(text: string): DeregistrationTargetSp
       const url = httpUrl(spec, `spacewalk:${name} needs an http(s) URL`);
       const path = url.pathname === '/' ? '/rpc/api' : url.pathname;
       specs.push({ kind, name, apiUrl: `${url.origin}${path}` });
+    } else if (kind === 'dns') {
+      specs.push(parseDnsSpec(name, spec));
     } else {
       throw new Error(
-        `unknown target kind "${kind}" (webhook, command, ansible, sensu, chef, puppet, spacewalk)`,
+        `unknown target kind "${kind}" (webhook, command, ansible, sensu, chef, puppet, spacewalk, dns)`,
       );
     }
   }
@@ -141,6 +175,8 @@ export interface DeregistrarFactoryDeps {
   spacewalkPassword?: string | undefined;
   /** HTTP for the chef, puppet, spacewalk and sensu targets; node:http(s) unless a test says otherwise. */
   request?: HttpRequest;
+  /** TSIG key (name and base64 HMAC-SHA256 secret) signing every dns target's updates. */
+  dnsTsig?: { keyName: string | undefined; secret: string | undefined } | undefined;
   timeoutMs: number;
 }
 
@@ -295,6 +331,20 @@ export function buildDeregistrars(
           deps.request ?? nodeHttpRequest,
         );
       }
+      case 'dns':
+        if (!deps.dnsTsig?.keyName || !deps.dnsTsig.secret)
+          throw configInvalid(
+            'a dns deregistration target needs NORM_DEREGISTRATION_DNS_TSIG_KEY_NAME and NORM_DEREGISTRATION_DNS_TSIG_SECRET',
+            `dns:${s.name}`,
+          );
+        return new DnsDeregistrar({
+          name: s.name,
+          server: { host: s.host, port: s.port },
+          zone: s.zone,
+          reverseZone: s.reverseZone,
+          tsig: { keyName: deps.dnsTsig.keyName, secret: Buffer.from(deps.dnsTsig.secret, 'base64') },
+          timeoutMs: deps.timeoutMs,
+        });
     }
   });
 }

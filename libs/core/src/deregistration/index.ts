@@ -12,3 +12,4 @@ export * from './chef.deregistrar';
 export * from './puppet.deregistrar';
 export * from './spacewalk.deregistrar';
 export * from './xml-rpc.codec';
+export * from './dns.deregistrar';
