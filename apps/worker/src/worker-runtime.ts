@@ -13,7 +13,7 @@ import {
   type NormConfig,
   type ProvisionStep,
   runHostSyncLoop,
-  DEFAULT_REAPER_OPTIONS,
+  reaperOptionsFromConfig,
   InstanceService,
   InstanceServiceReaperActions,
   runReaperLoop,
@@ -287,11 +287,7 @@ export class WorkerRuntime {
         audit: (event) => PgAuditLog.appendAlone(dataSource, event),
         control: new RedisReaperControl(controlRedis, this.config.redisPrefix),
       },
-      {
-        ...DEFAULT_REAPER_OPTIONS,
-        mode: this.config.reaperMode,
-        heartbeatTimeoutMs: this.config.heartbeatTimeoutMs,
-      },
+      reaperOptionsFromConfig(this.config),
       this.relayAbort.signal,
     ).then((stopped) => this.log.info('reaper stopped', { ...stopped }));
   }

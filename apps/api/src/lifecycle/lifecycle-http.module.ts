@@ -2,7 +2,7 @@ import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModule
 import {
   AlertmanagerIntake,
   buildDeregistrars,
-  DEFAULT_REAPER_OPTIONS,
+  reaperOptionsFromConfig,
   DeregistrationService,
   fetchWebhookPoster,
   processCommandRunner,
@@ -92,11 +92,7 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
                 log,
                 audit: (event) => PgAuditLog.appendAlone(ds, event),
               },
-              {
-                ...DEFAULT_REAPER_OPTIONS,
-                mode: config.reaperMode,
-                heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-              },
+              reaperOptionsFromConfig(config),
             );
           },
         },

@@ -32,6 +32,11 @@ const positiveInt = z.coerce
   .number({ error: 'must be a whole number' })
   .int('must be a whole number')
   .min(1, 'must be at least 1');
+/** A share such as 0.5; 0 would trip on nothing at all and 1 never, so both ends are refused. */
+const fraction = z.coerce
+  .number({ error: 'must be a fraction between 0 and 1, e.g. 0.5' })
+  .gt(0, 'must be a fraction between 0 and 1, e.g. 0.5')
+  .lt(1, 'must be a fraction between 0 and 1, e.g. 0.5');
 /** Parses with a domain parser and turns its error into a zod issue, so boot lists every bad variable. */
 const parsed = <T>(parse: (text: string) => T) =>
   z.string().transform((text, ctx) => {
@@ -396,6 +401,90 @@ const SETTINGS = {
     z.enum(['dry-run', 'two-phase', 'direct']),
     'two-phase',
     'Two-phase stops a silent cattle instance first (disk and addresses kept) and destroys it only after a quarantine, so a mistaken reap costs a reboot, not data. dry-run decides and records without acting; direct destroys at once.',
+  ),
+  reaperIntervalMs: setting(
+    'NORM_REAPER_INTERVAL',
+    duration,
+    '10s',
+    'Time between reaper cycles. A cycle reads only overdue instances (an index scan) and one `xl list` per involved host, so 10s adds little to a 180s timeout and costs the hosts almost nothing.',
+  ),
+  reaperStartupGraceMs: setting(
+    'NORM_REAPER_STARTUP_GRACE',
+    duration,
+    '180s',
+    'No reaping this long after a reaper starts leading, and never less than NORM_HEARTBEAT_TIMEOUT (raised to it when set lower): Norm being down is not the instances being dead, and a new leader has not watched the fleet yet.',
+  ),
+  reaperAliveSilentGraceMs: setting(
+    'NORM_REAPER_ALIVE_SILENT_GRACE',
+    duration,
+    '5m',
+    'Extra wait past the deadline for a domain `xl list` still shows running: it may only have lost its network or its agent, which deserves a longer look than a domain that is gone.',
+  ),
+  reaperQuarantineMs: setting(
+    'NORM_REAPER_QUARANTINE',
+    duration,
+    '15m',
+    'Two-phase: how long a shut-down instance keeps its disk and addresses before it is destroyed. Long enough for an operator to notice and a partitioned instance to come back, short enough that a dead one frees its capacity within the hour.',
+  ),
+  reaperMaxPerCycle: setting(
+    'NORM_REAPER_MAX_PER_CYCLE',
+    positiveInt.max(1000),
+    '5',
+    'Shutdowns or destroys per cycle: replacing cattle is routine, a flood of deaths is not, and the oldest silence goes first so the rest waits a cycle.',
+  ),
+  reaperRateLimit: setting(
+    'NORM_REAPER_RATE_LIMIT',
+    positiveInt.max(100_000),
+    '20',
+    'Shutdowns or destroys per NORM_REAPER_RATE_WINDOW across cycles: bounds the damage of any mistake the other brakes miss to 20 instances, then the reaper holds (and audits) the rest.',
+  ),
+  reaperRateWindowMs: setting(
+    'NORM_REAPER_RATE_WINDOW',
+    duration,
+    '10m',
+    'The rolling window of NORM_REAPER_RATE_LIMIT; ten minutes lets an operator see the first actions before the limit refills.',
+  ),
+  reaperHostShare: setting(
+    'NORM_REAPER_HOST_SHARE',
+    fraction,
+    '0.5',
+    'A host with more than this share of its cattle silent at once is frozen and flagged: one silent instance says nothing about its host, half of them going silent together says the host (or its network) is sick.',
+  ),
+  reaperHostMinSilent: setting(
+    'NORM_REAPER_HOST_MIN_SILENT',
+    positiveInt,
+    '2',
+    'The host share only counts from this many silent instances, so a host running one or two cattle is not frozen by a single death.',
+  ),
+  reaperFleetShare: setting(
+    'NORM_REAPER_FLEET_SHARE',
+    fraction,
+    '0.3',
+    'More than this share of all cattle silent opens the fleet breaker and stops all reaping: at that point Norm, the network or the heartbeat path is the likelier culprit than that many instances dying.',
+  ),
+  reaperFleetMinSilent: setting(
+    'NORM_REAPER_FLEET_MIN_SILENT',
+    positiveInt,
+    '3',
+    'The fleet share only counts from this many silent instances, so a small fleet losing one or two does not trip the breaker.',
+  ),
+  reaperIntakeDrop: setting(
+    'NORM_REAPER_INTAKE_DROP',
+    fraction,
+    '0.5',
+    'Heartbeat intake (instances that beat within NORM_REAPER_INTAKE_WINDOW) falling by more than this share against its smoothed baseline opens the breaker: a sharp drop across the fleet is the heartbeat path failing, not instances dying.',
+  ),
+  reaperIntakeMinBaseline: setting(
+    'NORM_REAPER_INTAKE_MIN_BASELINE',
+    positiveInt,
+    '10',
+    'The intake signal only counts once the baseline is this many beating instances; below it, one or two instances more or less would swing the ratio.',
+  ),
+  reaperIntakeWindowMs: setting(
+    'NORM_REAPER_INTAKE_WINDOW',
+    duration,
+    '60s',
+    'Window over which heartbeat intake is counted; a minute holds several beats of every healthy instance, so one late beat does not look like a drop.',
   ),
   deregistrationTargets: setting(
     'NORM_DEREGISTRATION_TARGETS',

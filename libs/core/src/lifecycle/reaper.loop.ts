@@ -1,4 +1,5 @@
 import { type AuditEventInput } from '../audit';
+import { loadConfig, type NormConfig } from '../config/config';
 import { DomainError } from '../errors';
 import { type LeaderLock } from '../inventory/leader-lock.port';
 import { type Clock, type DomainSummary, type Logger, type XenHostFactory } from '../ports';
@@ -43,34 +44,31 @@ export interface ReaperOptions extends ReaperPolicy {
 }
 
 /**
- * Defaults, each with its reason. Every one errs on the side of not destroying.
- * - startup grace: one timeout at least, because Norm being down is not the instances being dead;
- *   the loop raises it to the timeout when configured lower.
- * - alive-silent grace 5 min: a domain `xl list` shows running may only have lost its network or
- *   agent; that is worth a longer look than a domain that is gone.
- * - quarantine 15 min: long enough for an operator to notice and for a partitioned instance to
- *   come back, short enough that a dead instance's capacity returns within the hour.
- * - 5 per cycle and 20 per 10 min: replacing cattle is routine, a flood of deaths is not.
- * - host share 50% with at least 2 silent: one silent instance says nothing about its host,
- *   half of them going silent together says the host (or its network) is sick.
- * - fleet share 30% with at least 3 silent, intake drop 50% against a baseline of 10+: at that
- *   point Norm, the network or the heartbeat path is the likelier culprit.
+ * The reaper's thresholds from the typed settings (NORM_REAPER_*, each with its default and
+ * the reason for it in libs/core/src/config/config.ts and the README). Every default errs on
+ * the side of not destroying.
  */
-export const DEFAULT_REAPER_OPTIONS: ReaperOptions = {
-  mode: 'two-phase',
-  intervalMs: 10_000,
-  heartbeatTimeoutMs: 180_000,
-  startupGraceMs: 180_000,
-  aliveSilentGraceMs: 300_000,
-  quarantineMs: 900_000,
-  maxPerCycle: 5,
-  rateLimit: { max: 20, windowMs: 600_000 },
-  hostShare: { max: 0.5, minSilent: 2 },
-  fleetShare: { max: 0.3, minSilent: 3 },
-  intakeDrop: { drop: 0.5, minBaseline: 10 },
-  intakeWindowMs: 60_000,
-  maxCandidates: 500,
-};
+export function reaperOptionsFromConfig(config: NormConfig): ReaperOptions {
+  return {
+    mode: config.reaperMode,
+    intervalMs: config.reaperIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    startupGraceMs: config.reaperStartupGraceMs,
+    aliveSilentGraceMs: config.reaperAliveSilentGraceMs,
+    quarantineMs: config.reaperQuarantineMs,
+    maxPerCycle: config.reaperMaxPerCycle,
+    rateLimit: { max: config.reaperRateLimit, windowMs: config.reaperRateWindowMs },
+    hostShare: { max: config.reaperHostShare, minSilent: config.reaperHostMinSilent },
+    fleetShare: { max: config.reaperFleetShare, minSilent: config.reaperFleetMinSilent },
+    intakeDrop: { drop: config.reaperIntakeDrop, minBaseline: config.reaperIntakeMinBaseline },
+    intakeWindowMs: config.reaperIntakeWindowMs,
+    // Not a brake: a bound on one cycle's read; the cycle cap acts on far fewer.
+    maxCandidates: 500,
+  };
+}
+
+/** The defaults, for tests and benchmarks: the settings with nothing set. */
+export const DEFAULT_REAPER_OPTIONS: ReaperOptions = reaperOptionsFromConfig(loadConfig({}));
 
 export interface ReaperCycle {
   at: Date;

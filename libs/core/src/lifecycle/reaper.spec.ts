@@ -4,7 +4,14 @@ import { DomainError } from '../errors';
 import { type LeaderLease, type LeaderLock } from '../inventory/leader-lock.port';
 import { type Clock, type DomainSummary, silentLogger, type XenHost, type XenHostFactory } from '../ports';
 import { type ReaperCandidate } from './reaper.decide';
-import { DEFAULT_REAPER_OPTIONS, Reaper, type ReaperOptions, runReaperLoop } from './reaper.loop';
+import {
+  DEFAULT_REAPER_OPTIONS,
+  Reaper,
+  type ReaperOptions,
+  reaperOptionsFromConfig,
+  runReaperLoop,
+} from './reaper.loop';
+import { loadConfig } from '../config/config';
 import { type ReaperActions, type ReaperHostRecord, type ReaperStore } from './reaper.port';
 
 const S = 1000;
@@ -507,5 +514,113 @@ describe('reaper', () => {
     expect(leaders).toHaveLength(1);
     expect(stops.map((s) => s.reason)).toEqual(['aborted', 'aborted']);
     expect(stops.reduce((n, s) => n + s.cycles, 0)).toBeGreaterThan(1);
+  });
+});
+
+describe('reaper brakes from settings', () => {
+  it('keeps the safe defaults when nothing is set', () => {
+    expect(reaperOptionsFromConfig(loadConfig({}))).toEqual({
+      mode: 'two-phase',
+      intervalMs: 10_000,
+      heartbeatTimeoutMs: 180_000,
+      startupGraceMs: 180_000,
+      aliveSilentGraceMs: 300_000,
+      quarantineMs: 900_000,
+      maxPerCycle: 5,
+      rateLimit: { max: 20, windowMs: 600_000 },
+      hostShare: { max: 0.5, minSilent: 2 },
+      fleetShare: { max: 0.3, minSilent: 3 },
+      intakeDrop: { drop: 0.5, minBaseline: 10 },
+      intakeWindowMs: 60_000,
+      maxCandidates: 500,
+    });
+  });
+
+  it('reads every brake from its NORM_REAPER_* setting', () => {
+    const options = reaperOptionsFromConfig(
+      loadConfig({
+        NORM_REAPER_MODE: 'direct',
+        NORM_REAPER_INTERVAL: '1s',
+        NORM_HEARTBEAT_TIMEOUT: '4s',
+        NORM_REAPER_STARTUP_GRACE: '6s',
+        NORM_REAPER_ALIVE_SILENT_GRACE: '2s',
+        NORM_REAPER_QUARANTINE: '3s',
+        NORM_REAPER_MAX_PER_CYCLE: '7',
+        NORM_REAPER_RATE_LIMIT: '40',
+        NORM_REAPER_RATE_WINDOW: '1h',
+        NORM_REAPER_HOST_SHARE: '0.75',
+        NORM_REAPER_HOST_MIN_SILENT: '4',
+        NORM_REAPER_FLEET_SHARE: '0.2',
+        NORM_REAPER_FLEET_MIN_SILENT: '9',
+        NORM_REAPER_INTAKE_DROP: '0.9',
+        NORM_REAPER_INTAKE_MIN_BASELINE: '50',
+        NORM_REAPER_INTAKE_WINDOW: '2m',
+      }),
+    );
+    expect(options).toEqual({
+      mode: 'direct',
+      intervalMs: 1_000,
+      heartbeatTimeoutMs: 4_000,
+      startupGraceMs: 6_000,
+      aliveSilentGraceMs: 2_000,
+      quarantineMs: 3_000,
+      maxPerCycle: 7,
+      rateLimit: { max: 40, windowMs: 3_600_000 },
+      hostShare: { max: 0.75, minSilent: 4 },
+      fleetShare: { max: 0.2, minSilent: 9 },
+      intakeDrop: { drop: 0.9, minBaseline: 50 },
+      intakeWindowMs: 120_000,
+      maxCandidates: 500,
+    });
+  });
+
+  it('refuses shares outside (0, 1) and a cap of zero, naming each setting', () => {
+    let message = '';
+    try {
+      loadConfig({
+        NORM_REAPER_HOST_SHARE: '1',
+        NORM_REAPER_FLEET_SHARE: '0',
+        NORM_REAPER_INTAKE_DROP: 'half',
+        NORM_REAPER_MAX_PER_CYCLE: '0',
+        NORM_REAPER_QUARANTINE: 'soon',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('NORM_REAPER_MAX_PER_CYCLE: must be at least 1');
+    expect(message).toContain('NORM_REAPER_QUARANTINE: ');
+    for (const env of ['NORM_REAPER_HOST_SHARE', 'NORM_REAPER_FLEET_SHARE', 'NORM_REAPER_INTAKE_DROP'])
+      expect(message).toContain(`${env}: must be a fraction between 0 and 1, e.g. 0.5`);
+  });
+
+  it('a startup grace set below the heartbeat timeout is raised to it', () => {
+    const options = reaperOptionsFromConfig(
+      loadConfig({ NORM_HEARTBEAT_TIMEOUT: '10s', NORM_REAPER_STARTUP_GRACE: '1s' }),
+    );
+    const reaper = new Reaper(
+      {
+        store: {
+          listCandidates: () => Promise.resolve([]),
+          fleetCounts: () => Promise.resolve({ liveCattle: 0, silentCattle: 0, intakeRecent: 0 }),
+          hosts: () => Promise.resolve([]),
+          resetDeadlines: () => Promise.resolve(0),
+        },
+        actions: {
+          quarantine: () => Promise.resolve(),
+          revive: () => Promise.resolve(),
+          decommission: () => Promise.resolve(),
+        },
+        xen: {
+          forHost: () => {
+            throw new Error('unused');
+          },
+        },
+        clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
+        log: silentLogger,
+        audit: () => Promise.resolve(),
+      },
+      options,
+    );
+    expect(reaper.status(true).startupGraceUntil).toBe(new Date(10_000).toISOString());
   });
 });
