@@ -108,6 +108,47 @@ describe('POST /v1/instances/:id/heartbeat', () => {
     for (const i of instances) expect((await row(i.id)).last_heartbeat_at).not.toBeNull();
   });
 
+  it('POST /v1/instances/:id/token gives the owner a heartbeat token once; others 404, none 401, gone 409', async () => {
+    const asAdmin = async (url: string, payload: Record<string, unknown>) =>
+      (
+        await app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${admin}` }, payload })
+      ).json<Record<string, unknown>>();
+    const tokenFor = async (name: string): Promise<{ id: string; token: string }> => {
+      const p = await asAdmin('/v1/principals', { kind: 'person', name, roles: ['requester'] });
+      const t = await asAdmin(`/v1/principals/${String(p.id)}/tokens`, { name: 'cli' });
+      return { id: String(p.id), token: String(t.token) };
+    };
+    const owner = await tokenFor(`own-${Math.random().toString(36).slice(2, 8)}`);
+    const other = await tokenFor(`oth-${Math.random().toString(36).slice(2, 8)}`);
+    const id = await insertInstance(db.dataSource, { hostId: null, domainName: `tk-${Date.now()}` });
+    await db.dataSource.query(`UPDATE "instances" SET "owner_id" = $2 WHERE "id" = $1`, [id, owner.id]);
+    const issue = (token?: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/v1/instances/${id}/token`,
+        ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      });
+
+    expect((await issue()).statusCode).toBe(401);
+    expect((await issue(other.token)).statusCode).toBe(404);
+    const res = await issue(owner.token);
+    expect(res.statusCode).toBe(201);
+    const issued = res.json<{ token: string; view: Record<string, unknown> }>();
+    expect(issued.view).toMatchObject({ kind: 'instance', instanceId: id, principalId: null });
+    expect(JSON.stringify(issued.view)).not.toContain(issued.token.split('_')[2]!);
+    expect((await beat(id, issued.token)).statusCode).toBe(202);
+    await buffer.flush();
+    expect((await row(id)).last_heartbeat_at).not.toBeNull();
+    const [audit] = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS n FROM "audit_events" WHERE "action" = 'token.create' AND "object_type" = 'instance-token' AND "after"->>'instanceId' = $1`,
+      [id],
+    );
+    expect(audit!.n).toBe(1);
+
+    await db.dataSource.query(`UPDATE "instances" SET "state" = 'decommissioned' WHERE "id" = $1`, [id]);
+    expect((await issue(admin)).statusCode).toBe(409);
+  });
+
   describe('/v1/lifecycle', () => {
     const call = async (method: 'GET' | 'POST', url: string, token = admin) => {
       const res = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` } });

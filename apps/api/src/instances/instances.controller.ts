@@ -4,6 +4,7 @@ import {
   type ActingContext,
   type InstanceRecord,
   InstanceService,
+  type IssuedToken,
   type OperationView,
   type Page,
 } from '@norm/core';
@@ -46,5 +47,13 @@ export class InstancesController {
   ): Promise<OperationView> {
     const op = await this.instances.act(ctx, params.id, params.action);
     return q.wait ? this.instances.operation(ctx, op.id, q.wait) : op;
+  }
+
+  /** 201 with a fresh heartbeat token for the instance, shown this once (the guest agent's credential). */
+  @Post(':id/token')
+  @HttpCode(201)
+  @RequirePermission('instances:act')
+  issueToken(@Acting() ctx: ActingContext, @Param() params: IdParams): Promise<IssuedToken> {
+    return this.instances.issueToken(ctx, params.id);
   }
 }

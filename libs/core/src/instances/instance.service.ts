@@ -1,7 +1,8 @@
 import { authorizeObject, ownerFilter } from '../identity/authorization';
-import { type ActingContext } from '../identity/identity.service';
+import { type ActingContext, type IssuedToken } from '../identity/identity.service';
+import { generateToken, hashSecret } from '../identity/token-secret';
 import { actorOf } from '../identity/principal';
-import { DomainError, NotFound } from '../errors';
+import { Conflict, DomainError, NotFound } from '../errors';
 import { jobIdFor } from '../jobs';
 import { type OperationStore, type OperationView } from '../operations';
 import { type Clock } from '../ports';
@@ -114,6 +115,49 @@ export class InstanceService {
     const op = await this.operations.get(operationId);
     if (!op) throw new NotFound('operation', operationId);
     return op;
+  }
+
+  /**
+   * Issues a fresh instance token, shown once: what the guest's heartbeat agent presents.
+   * Provisioning creates one too but keeps only its hash (nothing delivers it to the guest
+   * yet), so this is how an operator or the instance's owner obtains a usable one. Earlier
+   * tokens stay valid; each is good only for this instance's heartbeat.
+   */
+  async issueToken(ctx: ActingContext, id: string): Promise<IssuedToken> {
+    // Hashed before the transaction: scrypt must not hold a connection and row lock.
+    const { token, prefix, secret } = generateToken();
+    const secretHash = await hashSecret(secret);
+    const view = await this.uow.run(async (tx) => {
+      const i = await tx.instanceStore.get(id);
+      if (!i) throw new NotFound('instance', id);
+      authorizeObject(ctx.subject, 'instances:act', { ownerId: i.ownerId, instanceId: i.id }, 'instance', id);
+      if (i.state !== 'running' && i.state !== 'stopped')
+        throw new Conflict(`an instance that is ${i.state} gets no heartbeat token`, {
+          instanceId: id,
+          state: i.state,
+        });
+      const actor = actorOf(ctx.subject);
+      const created = await tx.tokens.create({
+        kind: 'instance',
+        principalId: null,
+        instanceId: i.id,
+        name: `instance ${i.id}`,
+        prefix,
+        secretHash,
+        expiresAt: null,
+        createdBy: actor,
+      });
+      await tx.audit.append({
+        actor,
+        action: 'token.create',
+        objectType: 'instance-token',
+        objectId: created.id,
+        after: { id: created.id, kind: created.kind, instanceId: i.id, prefix: created.prefix },
+        requestId: ctx.requestId ?? null,
+      });
+      return created;
+    });
+    return { token, view };
   }
 
   /**
