@@ -597,30 +597,8 @@ describe('reaper brakes from settings', () => {
     const options = reaperOptionsFromConfig(
       loadConfig({ NORM_HEARTBEAT_TIMEOUT: '10s', NORM_REAPER_STARTUP_GRACE: '1s' }),
     );
-    const reaper = new Reaper(
-      {
-        store: {
-          listCandidates: () => Promise.resolve([]),
-          fleetCounts: () => Promise.resolve({ liveCattle: 0, silentCattle: 0, intakeRecent: 0 }),
-          hosts: () => Promise.resolve([]),
-          resetDeadlines: () => Promise.resolve(0),
-        },
-        actions: {
-          quarantine: () => Promise.resolve(),
-          revive: () => Promise.resolve(),
-          decommission: () => Promise.resolve(),
-        },
-        xen: {
-          forHost: () => {
-            throw new Error('unused');
-          },
-        },
-        clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
-        log: silentLogger,
-        audit: () => Promise.resolve(),
-      },
-      options,
-    );
-    expect(reaper.status(true).startupGraceUntil).toBe(new Date(10_000).toISOString());
+    const clock = new FakeClock();
+    const reaper = new World(clock).reaper(options);
+    expect(reaper.status(true).startupGraceUntil).toBe(new Date(clock.t + 10_000).toISOString());
   });
 });
