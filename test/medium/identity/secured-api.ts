@@ -8,6 +8,7 @@ import { type DataSource } from 'typeorm';
 import { createApiApp } from '../../../apps/api/src/api-app';
 import { REDIS_URL } from '../../harness/env';
 import { expectEventually } from '../../harness/expect-eventually';
+import { aCatalogue, aHostRow } from '../vm-requests/builders';
 
 /** One route as Fastify registered it, with the permission its OpenAPI operation declares. */
 export interface RegisteredRoute {
@@ -141,4 +142,61 @@ export async function tableCounts(ds: DataSource): Promise<Record<string, number
     out[name] = (await ds.query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM "${name}"`))[0]!.n;
   }
   return out;
+}
+
+/** Objects of every kind a route can name, the owned ones belonging to `owner`. */
+export interface Fixtures {
+  hostId: string;
+  imageId: string;
+  networkId: string;
+  /** `owner`'s VM request, approved at once (no worker runs, so it stays there). */
+  requestId: string;
+  /** `owner`'s running instance, and the operation `owner` started on it. */
+  instanceId: string;
+  operationId: string;
+  /** `owner`'s principal id and the id of its token. */
+  principalId: string;
+  tokenId: string;
+}
+
+/**
+ * Real objects through the real routes where a route exists (request, operation), rows
+ * where only the worker would create them (the instance).
+ */
+export async function makeFixtures(
+  api: SecuredApi,
+  ds: DataSource,
+  owner: { id: string; token: string },
+): Promise<Fixtures> {
+  const host = await aHostRow(ds);
+  const cat = await aCatalogue(ds);
+  const created = await api.call('POST', '/v1/vm-requests', owner.token, {
+    name: `owned-${randomUUID().slice(0, 8)}`,
+    vcpus: 1,
+    memoryMb: 512,
+    diskGb: 1,
+    imageId: cat.image.id,
+    networkId: cat.network.id,
+    lifecycleClass: 'cattle',
+  });
+  if (created.status !== 201) throw new Error(`request: ${created.status} ${JSON.stringify(created.body)}`);
+  const requestId = String(created.body.id);
+  const [instance] = await ds.query<Array<{ id: string }>>(
+    `INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "state")
+     VALUES ($1, $2, $3, $4, $2, 'cattle', 'running') RETURNING "id"`,
+    [requestId, `inst-${randomUUID().slice(0, 8)}`, owner.id, host.id],
+  );
+  const op = await api.call('POST', `/v1/instances/${instance!.id}/actions/reboot`, owner.token);
+  if (op.status !== 202) throw new Error(`operation: ${op.status} ${JSON.stringify(op.body)}`);
+  const self = await api.call('GET', '/v1/tokens/self', owner.token);
+  return {
+    hostId: host.id,
+    imageId: cat.image.id,
+    networkId: cat.network.id,
+    requestId,
+    instanceId: instance!.id,
+    operationId: String(op.body.id),
+    principalId: owner.id,
+    tokenId: String((self.body.token as { id: string }).id),
+  };
 }
