@@ -92,7 +92,7 @@ describe('every route refuses a call without a valid token (the real app, its ow
     for (const entry of PUBLIC) {
       const [method, url] = entry.split(' ') as [string, string];
       // Swagger registers its routes before the test's hook; ask Fastify directly.
-      expect([entry, fastify.hasRoute({ method: method, url })]).toEqual([entry, true]);
+      expect([entry, fastify.hasRoute({ method, url })]).toEqual([entry, true]);
     }
     const doc = (await api.call('GET', '/openapi.json')).body as {
       paths: Record<string, Record<string, unknown>>;

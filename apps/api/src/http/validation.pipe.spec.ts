@@ -20,10 +20,10 @@ describe('validationIssues', () => {
 
   it('keeps the other issues as zod reports them', () => {
     const result = schema.safeParse({ approvedBy: 'me' });
-    expect(validationIssues(result.error)).toEqual([
-      { path: 'name', message: expect.any(String) },
-      { path: 'approvedBy', message: 'unknown field: this request does not accept it' },
-    ]);
+    const issues = validationIssues(result.error);
+    expect(issues.map((i) => i.path)).toEqual(['name', 'approvedBy']);
+    expect(issues[0]!.message).not.toBe('');
+    expect(issues[1]!.message).toBe('unknown field: this request does not accept it');
   });
 
   it('never echoes anything but paths and messages for a non-zod error', () => {
