@@ -328,7 +328,7 @@ describe('identity over HTTP: two API processes on one Postgres and one Redis', 
     }
   });
 
-  it('detects an edited and a deleted audit row through GET /v1/audit/verify', async () => {
+  it('detects an edited row, a deleted newest row and a deleted middle row through GET /v1/audit/verify', async () => {
     expect((await call(a.url, 'GET', '/v1/audit/verify', admin.token)).body).toMatchObject({ ok: true });
     const pg = new Client({ connectionString: dbUrl });
     await pg.connect();
@@ -343,6 +343,19 @@ describe('identity over HTTP: two API processes on one Postgres and one Redis', 
         firstBroken: { seq: rows[0]!.seq, problem: 'hash-mismatch' },
       });
       await pg.query(`UPDATE audit_events SET actor = $2 WHERE seq = $1`, [rows[0]!.seq, rows[0]!.actor]);
+
+      // The newest row deleted: every remaining link holds, only the head shows the loss.
+      await pg.query(`CREATE TEMP TABLE newest AS SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1`);
+      const { rows: top } = await pg.query<{ seq: string }>(`SELECT seq FROM newest`);
+      await pg.query(`DELETE FROM audit_events WHERE seq = $1`, [top[0]!.seq]);
+      const truncated = await call(b.url, 'GET', '/v1/audit/verify', admin.token);
+      expect(truncated.body).toMatchObject({
+        ok: false,
+        firstBroken: { seq: top[0]!.seq, problem: 'truncated' },
+      });
+      await pg.query(`INSERT INTO audit_events SELECT * FROM newest`);
+      expect((await call(a.url, 'GET', '/v1/audit/verify', admin.token)).body).toMatchObject({ ok: true });
+
       await pg.query(`DELETE FROM audit_events WHERE seq = $1`, [rows[0]!.seq]);
       const deleted = await call(a.url, 'GET', '/v1/audit/verify', admin.token);
       expect(deleted.body).toMatchObject({

@@ -28,7 +28,12 @@ describe('audit hash chain (Postgres)', () => {
     );
     expect(rows).toHaveLength(40);
     for (let i = 1; i < rows.length; i += 1) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
-    await expect(reader().verify()).resolves.toEqual({ ok: true, checked: 40 });
+    const last = rows[rows.length - 1]!;
+    const verification = await reader().verify();
+    expect(verification).toMatchObject({ ok: true, checked: 40 });
+    expect(verification.firstBroken).toBeUndefined();
+    // The head moved with every append, in the appending transaction.
+    expect(verification.head?.hash).toBe(last.hash);
   });
 
   it('drops the event with the transaction that wrote it, leaving the chain intact', async () => {
@@ -137,5 +142,71 @@ describe('audit hash chain (Postgres)', () => {
     const broken = await reader().verify();
     expect(broken.ok).toBe(false);
     expect(broken.firstBroken).toMatchObject({ seq: String(rows[1]!.seq), problem: 'prev-hash-mismatch' });
+  });
+});
+
+describe('audit head: deleting the newest events (Postgres)', () => {
+  const db = useTestDatabase();
+  const reader = (): PgAuditReader => new PgAuditReader(db.dataSource);
+  const append = (i: number): Promise<unknown> =>
+    PgAuditLog.appendAlone(db.dataSource, {
+      actor: 'p-1',
+      action: 'thing.update',
+      objectType: 'thing',
+      objectId: `t-${i}`,
+      after: { n: i },
+    });
+  const newest = async (n: number): Promise<string[]> =>
+    (
+      await db.dataSource.query<Array<{ seq: string }>>(
+        `SELECT seq FROM audit_events ORDER BY seq DESC LIMIT $1`,
+        [n],
+      )
+    ).map((r) => String(r.seq));
+
+  it('starts from the genesis head on an empty log, and moves it on every append', async () => {
+    await expect(reader().verify()).resolves.toMatchObject({ ok: true, checked: 0, head: { seq: '0' } });
+    for (let i = 0; i < 5; i += 1) await append(i);
+    const [top] = await newest(1);
+    await expect(reader().verify()).resolves.toMatchObject({ ok: true, checked: 5, head: { seq: top } });
+  });
+
+  it('reports deletion of the newest row as truncation, naming the missing seq', async () => {
+    const [top, second] = await newest(2);
+    await db.dataSource.query(`DELETE FROM audit_events WHERE seq = $1`, [top]);
+    const broken = await reader().verify();
+    expect(broken).toMatchObject({
+      ok: false,
+      checked: 4,
+      firstBroken: { seq: top, problem: 'truncated' },
+    });
+    expect(broken.firstBroken?.detail).toContain(`ends at seq ${second}`);
+  });
+
+  it('keeps the deletion visible after the log moves on: the next event chains onto the deleted one', async () => {
+    await append(99);
+    const [next] = await newest(1);
+    await expect(reader().verify()).resolves.toMatchObject({
+      ok: false,
+      firstBroken: { seq: next, problem: 'prev-hash-mismatch' },
+    });
+  });
+
+  it('reports several newest rows deleted at once, and a deleted head row', async () => {
+    const [top] = await newest(1);
+    await db.dataSource.query(
+      `DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 3)`,
+    );
+    await expect(reader().verify()).resolves.toMatchObject({
+      ok: false,
+      firstBroken: { seq: top, problem: 'truncated' },
+    });
+    await db.dataSource.query(`DELETE FROM audit_head`);
+    await expect(reader().verify()).resolves.toMatchObject({
+      ok: false,
+      firstBroken: { problem: 'head-missing' },
+    });
+    // Fail closed: no event is appended without the anchor, so nothing can paper over the gap.
+    await expect(append(100)).rejects.toThrow(/audit_head row is missing/);
   });
 });

@@ -21,7 +21,10 @@ export class AuditController {
     });
   }
 
-  /** Walks the whole chain; `firstBroken` names the edited row, or the row after a deleted one. */
+  /**
+   * Walks the whole chain and compares its end with the recorded head; `firstBroken` names the
+   * edited row, the row after a deleted one, or the head when the newest rows were deleted.
+   */
   @Get('verify')
   @RequirePermission('audit:verify')
   verify(): Promise<AuditVerification> {

@@ -10,10 +10,16 @@ import { ZodError } from 'zod';
  */
 export function validationIssues(error: unknown): Array<{ path: string; message: string }> {
   if (!(error instanceof ZodError)) return [{ path: '', message: 'invalid request' }];
-  return error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.'),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) =>
+    // One issue per unknown field, at the field's own path: a client (or an attempt to set
+    // `state` or `ownerId`) learns exactly which field is refused, as for any other bad field.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => ({
+          path: [...issue.path, k].map(String).join('.'),
+          message: 'unknown field: this request does not accept it',
+        }))
+      : [{ path: issue.path.map(String).join('.'), message: issue.message }],
+  );
 }
 
 /**

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type AuditBreak, type AuditRecord } from './audit.port';
+import { type AuditBreak, type AuditHead, type AuditRecord } from './audit.port';
 
 /** The first event's `prev_hash`: nothing precedes it. */
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** The head of an empty chain. */
+export const GENESIS_HEAD: AuditHead = { seq: '0', hash: GENESIS_HASH };
 
 /**
  * JSON with object keys sorted at every depth. Postgres `jsonb` does not keep key order,
@@ -56,4 +59,32 @@ export function checkLink(expectedPrev: string, row: AuditRecord): AuditBreak | 
     return { seq: row.seq, problem: 'hash-mismatch', detail: 'the event was modified after it was written' };
   }
   return undefined;
+}
+
+/**
+ * Compares where the chain ends (the last row whose link held, or GENESIS_HEAD for none) with
+ * the recorded head. Run it only after every link held: a deleted middle row is reported by
+ * `checkLink` at the row after it, and only deletions at the end leave the links intact.
+ */
+export function checkHead(head: AuditHead | undefined, last: AuditHead): AuditBreak | undefined {
+  if (!head) {
+    return {
+      seq: last.seq,
+      problem: 'head-missing',
+      detail: 'the audit head row is missing: it was deleted, so the end of the chain cannot be checked',
+    };
+  }
+  if (head.seq === last.seq && head.hash === last.hash) return undefined;
+  if (BigInt(head.seq) > BigInt(last.seq)) {
+    return {
+      seq: head.seq,
+      problem: 'truncated',
+      detail: `the chain ends at seq ${last.seq} but the head records seq ${head.seq}: the newest event(s) were deleted`,
+    };
+  }
+  return {
+    seq: last.seq,
+    problem: 'head-mismatch',
+    detail: `the newest event (seq ${last.seq}) is not the recorded head (seq ${head.seq}): events were written around the audit log, or the head was rewritten`,
+  };
 }

@@ -61,15 +61,36 @@ export interface AuditPage {
   nextCursor?: string;
 }
 
+/**
+ * The chain's anchor: the seq and hash of the newest event, written in the same transaction
+ * as every append. Links alone cannot show that the newest events were deleted (what is left
+ * is still a valid chain); the head remembers where the chain must end.
+ */
+export interface AuditHead {
+  seq: string;
+  hash: string;
+}
+
 export type AuditBreak =
   | { seq: string; problem: 'hash-mismatch'; detail: string }
-  | { seq: string; problem: 'prev-hash-mismatch'; detail: string };
+  | { seq: string; problem: 'prev-hash-mismatch'; detail: string }
+  | { seq: string; problem: 'truncated'; detail: string }
+  | { seq: string; problem: 'head-mismatch'; detail: string }
+  | { seq: string; problem: 'head-missing'; detail: string };
 
 export interface AuditVerification {
   ok: boolean;
   checked: number;
-  /** The first link that does not hold: an edited row, or the row after a deleted one. */
+  /**
+   * The first link that does not hold: an edited row, the row after a deleted one, or the
+   * head when the newest rows were deleted (`truncated`).
+   */
   firstBroken?: AuditBreak;
+  /**
+   * The recorded head. Keep a copy outside the database now and then: someone able to rewrite
+   * the whole tail AND the head can only be caught by comparing with an outside copy.
+   */
+  head?: AuditHead;
 }
 
 export interface AuditReader {

@@ -6,8 +6,9 @@
  *     `authorizeObject`, which answers NotFound for someone else's, so ids cannot be probed).
  * A principal may hold several roles; its grants are the union, `any` winning over `own`.
  *
- * The table below IS the documentation. Later issues add their permissions to `PERMISSIONS`
- * and grant them here, in the same change as the route that needs them.
+ * ROLE_GRANTS below IS the documentation. Later issues add their permissions to `PERMISSIONS`,
+ * describe them in `PERMISSION_DOCS` and grant them here, in the same change as the route
+ * that needs them.
  */
 
 export const ROLES = ['viewer', 'requester', 'approver', 'operator', 'admin'] as const;
@@ -72,28 +73,11 @@ const READ_ALL: Grants = {
 };
 
 /**
- * role → permission → scope.
- *
- * | permission           | viewer | requester | approver | operator | admin |
- * |----------------------|--------|-----------|----------|----------|-------|
- * | tokens:self          | any    | any       | any      | any      | any   |
- * | principals:read      | own    | own       | own      | own      | any   |
- * | tokens:read/write    | own    | own       | own      | own      | any   |
- * | principals:write     |        |           |          |          | any   |
- * | vm-requests:read     | any    | own       | any      | any      | any   |
- * | vm-requests:create   |        | own       |          |          | any   |
- * | vm-requests:act      |        | own       |          | any      | any   |
- * | approvals:read       | any    |           | any      | any      | any   |
- * | approvals:decide     |        |           | any (*)  |          | any   |
- * | instances:read       | any    | own       | any      | any      | any   |
- * | instances:act        |        | own       |          | any      | any   |
- * | hosts/images/networks/placement/lifecycle:read | any | images, networks | any | any | any |
- * | hosts/images/networks/maintenance:write |  |  |          | any      | any   |
- * | audit:read           |        |           |          | any      | any   |
- * | audit:verify         |        |           |          |          | any   |
- * | instances:heartbeat  | only instance tokens, for their own instance               |
- *
- * (*) the approval service further limits a decision to steps naming one of the approver's groups.
+ * role → permission → scope. README's "Identity, tokens and audit" table is printed from
+ * this and PERMISSION_DOCS (`node -r ./scripts/register.js scripts/permissions-table.ts`), and
+ * readme-permissions.spec.ts fails when the two part ways, so there is no hand-drawn copy
+ * here to drift. The approval service further limits `approvals:decide` to steps naming one
+ * of the approver's groups.
  */
 export const ROLE_GRANTS: Readonly<Record<Role, Grants>> = {
   viewer: READ_ALL,
@@ -124,6 +108,35 @@ export const ROLE_GRANTS: Readonly<Record<Role, Grants>> = {
   ),
 };
 
+/** What each permission lets a principal do, for the README table; every permission needs a line. */
+export const PERMISSION_DOCS: Readonly<Record<Permission, string>> = {
+  'tokens:self': 'read the calling token and its principal (`GET /v1/tokens/self`)',
+  'principals:read': 'read principals (`own`: only oneself)',
+  'principals:write': 'create and delete principals (deleting one revokes its tokens)',
+  'tokens:read': "list a principal's tokens, never their secrets (`own`: one's own)",
+  'tokens:write': "create and revoke a principal's tokens (`own`: one's own)",
+  'audit:read': 'list and filter the audit log',
+  'audit:verify': 'check the audit hash chain and its head',
+  'vm-requests:read': "read VM requests (`own`: one's own; others answer 404)",
+  'vm-requests:create': 'ask for a VM',
+  'vm-requests:act': "cancel a request (`own`: one's own)",
+  'approvals:read': 'read the approval policy, preview it, see the inbox',
+  'approvals:decide': "approve or reject steps that name one of the caller's groups",
+  'instances:read': "read instances, their operations and the Ansible inventory (`own`: one's own)",
+  'instances:act': "start, stop, reboot, decommission (`own`: one's own)",
+  'instances:heartbeat': "an instance's own heartbeat: instance tokens only, no role grants it",
+  'hosts:read': 'read hosts and drift',
+  'hosts:write': 'register, change and remove hosts',
+  'images:read': 'read images',
+  'images:write': 'create, change and remove images',
+  'networks:read': 'read networks',
+  'networks:write': 'create and remove networks',
+  'maintenance:write':
+    'host maintenance, reaper pause/resume/reset, deregistration retries, Alertmanager and Sensu intake',
+  'placement:read': 'preview placement',
+  'lifecycle:read': 'reaper status and preview, deregistrations',
+};
+
 /** What an instance credential may do: its own heartbeat, nothing else. */
 export const INSTANCE_GRANTS: Grants = { 'instances:heartbeat': 'own' };
 
@@ -139,4 +152,17 @@ export function grantsForRoles(roles: readonly Role[]): Grants {
 
 export function isPermission(value: string): value is Permission {
   return (PERMISSIONS as readonly string[]).includes(value);
+}
+
+/** The README's role table: one row per permission, one column per role (scope, or empty). */
+export function permissionsTable(): string {
+  const rows = PERMISSIONS.map((p) => {
+    const cells = ROLES.map((r) => ROLE_GRANTS[r][p] ?? '');
+    return `| \`${p}\` | ${PERMISSION_DOCS[p]} | ${cells.join(' | ')} |`;
+  });
+  return [
+    `| permission | lets the caller | ${ROLES.join(' | ')} |`,
+    `| --- | --- | ${ROLES.map(() => '---').join(' | ')} |`,
+    ...rows,
+  ].join('\n');
 }

@@ -1,14 +1,17 @@
 import {
   type AuditEventInput,
   type AuditFilter,
+  type AuditHead,
   type AuditLog,
   type AuditPage,
   type AuditReader,
   type AuditRecord,
   type AuditVerification,
   chainHash,
+  checkHead,
   checkLink,
   GENESIS_HASH,
+  GENESIS_HEAD,
   redactSecrets,
   ValidationFailed,
 } from '@norm/core';
@@ -32,11 +35,11 @@ interface AuditRow {
 const COLUMNS = `"seq", "at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash"`;
 
 /**
- * One transaction-scoped advisory lock key for the whole chain. The chain has a single head,
- * so appends must be strictly serial; the lock is held until the caller's transaction ends,
- * which is exactly as long as the head it read may still change.
+ * Reads the head and locks it until the caller's transaction ends. The chain has a single
+ * head, so appends must be strictly serial; the row lock is exactly that, held for exactly as
+ * long as the head read may still change, and the head is rewritten under it.
  */
-const CHAIN_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('norm:audit_events:chain'))`;
+const LOCK_HEAD_SQL = `SELECT "seq", "hash" FROM "audit_head" WHERE "id" = 1 FOR UPDATE`;
 
 /** Round-trips a value through JSON exactly as it will come back from `jsonb`, so the hash matches on verify. */
 function asStored(value: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
@@ -71,11 +74,14 @@ export class PgAuditLog implements AuditLog {
       // Outside a transaction the lock would be released at once and two appends could fork the chain.
       throw new Error('PgAuditLog.append must run inside a transaction');
     }
-    await this.manager.query(CHAIN_LOCK_SQL);
-    const head: Array<{ hash: string }> = await this.manager.query(
-      `SELECT "hash" FROM "audit_events" ORDER BY "seq" DESC LIMIT 1`,
-    );
-    const prevHash = head[0]?.hash ?? GENESIS_HASH;
+    const head: Array<{ seq: string; hash: string }> = await this.manager.query(LOCK_HEAD_SQL);
+    if (!head[0]) {
+      // Fail closed: appending without the anchor would hide whatever removed it.
+      throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
+    }
+    // The head, not the newest row: after the newest rows are deleted, new events still chain
+    // onto the deleted one, so the deletion stays visible even once the log has moved on.
+    const prevHash = head[0].hash;
     const fields = {
       at: this.now(),
       actor: event.actor,
@@ -105,7 +111,12 @@ export class PgAuditLog implements AuditLog {
         hash,
       ],
     );
-    return { seq: String(rows[0]!.seq), ...fields, prevHash, hash };
+    const seq = String(rows[0]!.seq);
+    await this.manager.query(
+      `UPDATE "audit_head" SET "seq" = $1, "hash" = $2, "updated_at" = $3 WHERE "id" = 1`,
+      [seq, hash, fields.at],
+    );
+    return { seq, ...fields, prevHash, hash };
   }
 }
 
@@ -137,26 +148,42 @@ export class PgAuditReader implements AuditReader {
     return rows.length > filter.limit && last ? { items, nextCursor: encodeCursor(last.seq) } : { items };
   }
 
+  /**
+   * One REPEATABLE READ snapshot for the head and every batch: appends committing meanwhile
+   * move the head and add rows together, so neither is seen without the other.
+   */
   async verify(): Promise<AuditVerification> {
-    const batch = 1_000;
-    let expectedPrev = GENESIS_HASH;
-    let afterSeq = '0';
-    let checked = 0;
-    for (;;) {
-      const rows: AuditRow[] = await this.dataSource.query(
-        `SELECT ${COLUMNS} FROM "audit_events" WHERE "seq" > $1 ORDER BY "seq" LIMIT $2`,
-        [afterSeq, batch],
+    return this.dataSource.transaction('REPEATABLE READ', async (tx) => {
+      const heads: Array<{ seq: string; hash: string }> = await tx.query(
+        `SELECT "seq", "hash" FROM "audit_head" WHERE "id" = 1`,
       );
-      for (const row of rows) {
-        const record = toRecord(row);
-        const broken = checkLink(expectedPrev, record);
-        if (broken) return { ok: false, checked, firstBroken: broken };
-        expectedPrev = record.hash;
-        afterSeq = record.seq;
-        checked += 1;
+      const head: AuditHead | undefined = heads[0] && { seq: String(heads[0].seq), hash: heads[0].hash };
+      const batch = 1_000;
+      let expectedPrev = GENESIS_HASH;
+      let last: AuditHead = GENESIS_HEAD;
+      let checked = 0;
+      const result = (firstBroken?: ReturnType<typeof checkHead>): AuditVerification => ({
+        ok: firstBroken === undefined,
+        checked,
+        ...(firstBroken ? { firstBroken } : {}),
+        ...(head ? { head } : {}),
+      });
+      for (;;) {
+        const rows: AuditRow[] = await tx.query(
+          `SELECT ${COLUMNS} FROM "audit_events" WHERE "seq" > $1 ORDER BY "seq" LIMIT $2`,
+          [last.seq, batch],
+        );
+        for (const row of rows) {
+          const record = toRecord(row);
+          const broken = checkLink(expectedPrev, record);
+          if (broken) return result(broken);
+          expectedPrev = record.hash;
+          last = { seq: record.seq, hash: record.hash };
+          checked += 1;
+        }
+        if (rows.length < batch) return result(checkHead(head, last));
       }
-      if (rows.length < batch) return { ok: true, checked };
-    }
+    });
   }
 }
 

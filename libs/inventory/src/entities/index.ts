@@ -1,6 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity';
 import { ApprovalEntity } from './approval.entity';
 import { AuditEventEntity } from './audit-event.entity';
+import { AuditHeadEntity } from './audit-head.entity';
 import { DeregistrationEntity } from './deregistration.entity';
 import { HostEntity } from './host.entity';
 import { ImageEntity } from './image.entity';
@@ -17,6 +18,7 @@ export {
   ApiTokenEntity,
   ApprovalEntity,
   AuditEventEntity,
+  AuditHeadEntity,
   DeregistrationEntity,
   HostEntity,
   ImageEntity,
@@ -37,6 +39,7 @@ export const ENTITIES = [
   InstanceEntity,
   OperationEntity,
   AuditEventEntity,
+  AuditHeadEntity,
   IpPoolEntity,
   IpAllocationEntity,
   DeregistrationEntity,

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { validationIssues } from './validation.pipe';
+
+describe('validationIssues', () => {
+  const schema = z.strictObject({
+    name: z.string(),
+    limits: z.strictObject({ vcpus: z.number().optional() }).optional(),
+  });
+
+  it('names each unknown field at its own path, nested ones included', () => {
+    const result = schema.safeParse({ name: 'a', state: 'running', ownerId: 'x', limits: { version: 3 } });
+    expect(result.success).toBe(false);
+    expect(
+      validationIssues(result.error)
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(['limits.version', 'ownerId', 'state']);
+  });
+
+  it('keeps the other issues as zod reports them', () => {
+    const result = schema.safeParse({ approvedBy: 'me' });
+    const issues = validationIssues(result.error);
+    expect(issues.map((i) => i.path)).toEqual(['name', 'approvedBy']);
+    expect(issues[0]!.message).not.toBe('');
+    expect(issues[1]!.message).toBe('unknown field: this request does not accept it');
+  });
+
+  it('never echoes anything but paths and messages for a non-zod error', () => {
+    expect(validationIssues(new Error('secret=hunter2'))).toEqual([{ path: '', message: 'invalid request' }]);
+  });
+});
