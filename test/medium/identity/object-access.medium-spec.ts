@@ -29,6 +29,7 @@ const OWNED: Record<string, (f: Fixtures) => Record<string, string>> = {
   'GET /v1/instances/:id': (f) => ({ id: f.instanceId }),
   'POST /v1/instances/:id/actions/:action': (f) => ({ id: f.instanceId, action: 'stop' }),
   'POST /v1/instances/:id/heartbeat': (f) => ({ id: f.instanceId }),
+  'POST /v1/instances/:id/token': (f) => ({ id: f.instanceId }),
   'GET /v1/operations/:id': (f) => ({ id: f.operationId }),
   'GET /v1/principals/:id': (f) => ({ id: f.principalId }),
   'DELETE /v1/principals/:id': (f) => ({ id: f.principalId }),
