@@ -161,7 +161,8 @@ describe('renderXlCfg', () => {
       ),
       { numRuns: 150 },
     );
-  });
+    // Generated binary strings are shrunk on failure and can be slow on a loaded machine.
+  }, 30_000);
 
   it('enforces the 1023-byte command line, counting root= and UTF-8 bytes', () => {
     const fits = 'x'.repeat(MAX_CMDLINE_BYTES - 'root=/dev/xvda '.length);
