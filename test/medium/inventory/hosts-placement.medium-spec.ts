@@ -23,7 +23,9 @@ describe('host repository', () => {
     const domains = [
       { name: 'vm1', domid: 3, memoryMb: 512, vcpus: 1, state: 'r-----', macs: [], dying: false },
     ];
-    await repo.recordSyncSuccess(host.id, anObservation({ freeMemoryMb: 1000, domains }), new Date());
+    await repo.recordSyncSuccesses([
+      { hostId: host.id, observation: anObservation({ freeMemoryMb: 1000, domains }), at: new Date() },
+    ]);
     const after = await repo.get(host.id);
     expect(after).toMatchObject({
       status: 'online',
@@ -91,7 +93,9 @@ describe('placement with promised capacity', () => {
     const domains = [
       { name: 'norm-seen-1', domid: 9, memoryMb: 4096, vcpus: 1, state: 'r-----', macs: [], dying: false },
     ];
-    await repo.recordSyncSuccess(h.id, anObservation({ freeMemoryMb: 9000, domains }), new Date());
+    await repo.recordSyncSuccesses([
+      { hostId: h.id, observation: anObservation({ freeMemoryMb: 9000, domains }), at: new Date() },
+    ]);
     const after = await service.preview({ memoryMb: 4096, vcpus: 1, diskGb: 10 });
     expect(after.chosen?.hostName).toBe('seen');
   });

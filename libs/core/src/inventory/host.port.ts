@@ -68,11 +68,27 @@ export interface HostPatch {
   placementBlockedReason?: string | null;
 }
 
+/** What a sync pass needs to know of a host: how to reach it and the status it had. */
+export type HostSyncTarget = Pick<
+  HostRecord,
+  'id' | 'name' | 'address' | 'port' | 'sshUser' | 'sudo' | 'hostKeyFingerprint' | 'status'
+>;
+
+export interface HostSyncSuccess {
+  hostId: string;
+  observation: HostObservation;
+  at: Date;
+}
+
 /** What the sync loop needs from persistence. */
 export interface HostSyncStore {
-  listForSync(): Promise<HostRecord[]>;
-  /** Replaces the host's current state and marks it online; resets the failure count. */
-  recordSyncSuccess(hostId: string, observation: HostObservation, at: Date): Promise<void>;
+  /** Only the columns a pass uses: the last observations are not read back every interval. */
+  listForSync(): Promise<HostSyncTarget[]>;
+  /**
+   * Replaces each host's current state and marks it online, resetting its failure count, in
+   * one statement (one commit) for the whole batch.
+   */
+  recordSyncSuccesses(batch: readonly HostSyncSuccess[]): Promise<void>;
   /** Counts one more consecutive failure; at `unreachableAfter` the host becomes unreachable. */
   recordSyncFailure(
     hostId: string,

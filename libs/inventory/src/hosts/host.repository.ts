@@ -6,6 +6,8 @@ import {
   type HostRecord,
   type HostStatus,
   type HostStore,
+  type HostSyncSuccess,
+  type HostSyncTarget,
   type NewHost,
   type ObservedDomain,
   type VolumeGroup,
@@ -89,8 +91,26 @@ export class HostRepository implements HostStore {
     return rows.map(toRecord);
   }
 
-  listForSync(): Promise<HostRecord[]> {
-    return this.list();
+  async listForSync(): Promise<HostSyncTarget[]> {
+    const rows: Array<
+      Pick<
+        HostRow,
+        'id' | 'name' | 'address' | 'port' | 'ssh_user' | 'sudo' | 'host_key_fingerprint' | 'status'
+      >
+    > = await this.manager.query(
+      `SELECT "id", "name", "address", "port", "ssh_user", "sudo", "host_key_fingerprint", "status"
+         FROM "hosts" ORDER BY "name"`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      address: r.address,
+      port: r.port,
+      sshUser: r.ssh_user,
+      sudo: r.sudo,
+      hostKeyFingerprint: r.host_key_fingerprint,
+      status: r.status,
+    }));
   }
 
   async update(id: string, patch: HostPatch): Promise<HostRecord | undefined> {
@@ -126,14 +146,30 @@ export class HostRepository implements HostStore {
     return result[1] === 1;
   }
 
-  async recordSyncSuccess(hostId: string, o: HostObservation, at: Date): Promise<void> {
+  /**
+   * One UPDATE … FROM (VALUES …) for the batch: one round trip and one commit however many
+   * hosts answered together. A host deleted since it was listed simply matches no row.
+   */
+  async recordSyncSuccesses(batch: readonly HostSyncSuccess[]): Promise<void> {
+    if (batch.length === 0) return;
+    const params: unknown[] = [];
+    const values = batch.map(({ hostId, observation, at }) => {
+      const base = params.length;
+      params.push(hostId, ...observationParams(observation), at);
+      const p = (i: number): string => `$${base + i}`;
+      return `(${p(1)}::uuid, ${p(2)}::integer, ${p(3)}::integer, ${p(4)}::integer, ${p(5)}::text,
+        ${p(6)}::bigint, ${p(7)}::bigint, ${p(8)}::jsonb, ${p(9)}::jsonb, ${p(10)}::timestamptz)`;
+    });
     await this.manager.query(
-      `UPDATE "hosts" SET "status" = 'online', "consecutive_sync_failures" = 0, "last_sync_error" = NULL,
-         "total_memory_mb" = $2, "free_memory_mb" = $3, "nr_cpus" = $4, "xen_version" = $5,
-         "storage_total_mb" = $6, "storage_free_mb" = $7, "volume_groups" = $8, "observed_domains" = $9,
-         "last_sync_at" = $10, "updated_at" = now()
-       WHERE "id" = $1`,
-      [hostId, ...observationParams(o), at],
+      `UPDATE "hosts" AS h SET "status" = 'online', "consecutive_sync_failures" = 0, "last_sync_error" = NULL,
+         "total_memory_mb" = v."total_memory_mb", "free_memory_mb" = v."free_memory_mb", "nr_cpus" = v."nr_cpus",
+         "xen_version" = v."xen_version", "storage_total_mb" = v."storage_total_mb",
+         "storage_free_mb" = v."storage_free_mb", "volume_groups" = v."volume_groups",
+         "observed_domains" = v."observed_domains", "last_sync_at" = v."at", "updated_at" = now()
+       FROM (VALUES ${values.join(', ')}) AS v("id", "total_memory_mb", "free_memory_mb", "nr_cpus",
+         "xen_version", "storage_total_mb", "storage_free_mb", "volume_groups", "observed_domains", "at")
+       WHERE h."id" = v."id"`,
+      params,
     );
   }
 
