@@ -80,6 +80,12 @@ export interface HostSyncSuccess {
   at: Date;
 }
 
+/** How many finished rows a host deletion detached from the host. */
+export interface HostDetached {
+  instances: number;
+  requests: number;
+}
+
 /** What the sync loop needs from persistence. */
 export interface HostSyncStore {
   /** Only the columns a pass uses: the last observations are not read back every interval. */
@@ -101,12 +107,17 @@ export interface HostSyncStore {
 export interface HostStore extends HostSyncStore {
   /** Inserts a probed host as online with its first observation; Conflict when the name is taken. */
   create(host: NewHost, observation: HostObservation, at: Date): Promise<HostRecord>;
-  get(id: string): Promise<HostRecord | undefined>;
+  /** `forUpdate` holds the row until the transaction ends (a placement naming it then waits). */
+  get(id: string, options?: { forUpdate?: boolean }): Promise<HostRecord | undefined>;
   list(): Promise<HostRecord[]>;
   update(id: string, patch: HostPatch): Promise<HostRecord | undefined>;
   setMaintenance(id: string, on: boolean): Promise<HostRecord | undefined>;
-  /** Deletes a host no instance refers to; Conflict otherwise. False when it does not exist. */
-  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes the host, first detaching the finished instances and requests that name it
+   * (their host becomes null; the audit chain keeps where they ran). Conflict when a live
+   * instance or an in-flight request still refers to it; undefined when it does not exist.
+   */
+  delete(id: string): Promise<HostDetached | undefined>;
 }
 
 export function endpointOf(

@@ -1,5 +1,6 @@
 import {
   Conflict,
+  type HostDetached,
   type HostLimits,
   type HostObservation,
   type HostPatch,
@@ -13,7 +14,8 @@ import {
   type VolumeGroup,
 } from '@norm/core';
 import { type EntityManager } from 'typeorm';
-import { isUniqueViolation, rowsOf } from '../pg-errors';
+import { isForeignKeyViolation, isUniqueViolation, rowsOf } from '../pg-errors';
+import { IN_FLIGHT_REQUEST, LIVE_INSTANCE } from './host-presence';
 
 interface HostRow {
   id: string;
@@ -81,8 +83,11 @@ export class HostRepository implements HostStore {
     }
   }
 
-  async get(id: string): Promise<HostRecord | undefined> {
-    const rows: HostRow[] = await this.manager.query(`SELECT ${COLUMNS} FROM "hosts" WHERE "id" = $1`, [id]);
+  async get(id: string, options: { forUpdate?: boolean } = {}): Promise<HostRecord | undefined> {
+    const rows: HostRow[] = await this.manager.query(
+      `SELECT ${COLUMNS} FROM "hosts" WHERE "id" = $1${options.forUpdate ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -141,9 +146,33 @@ export class HostRepository implements HostStore {
     return updated(rows);
   }
 
-  async delete(id: string): Promise<boolean> {
-    const result: [unknown[], number] = await this.manager.query(`DELETE FROM "hosts" WHERE "id" = $1`, [id]);
-    return result[1] === 1;
+  /**
+   * Detaches only finished rows, so a live instance or an in-flight request the caller did not
+   * see keeps the foreign key (ON DELETE RESTRICT) and the delete fails as a Conflict instead
+   * of leaving something running on a host Norm forgot.
+   */
+  async delete(id: string): Promise<HostDetached | undefined> {
+    const [, instances] = await this.manager.query<[unknown, number]>(
+      `UPDATE "instances" SET "host_id" = NULL WHERE "host_id" = $1 AND "state" NOT IN ${LIVE_INSTANCE}`,
+      [id],
+    );
+    const [, requests] = await this.manager.query<[unknown, number]>(
+      `UPDATE "vm_requests" SET "host_id" = NULL WHERE "host_id" = $1 AND "state" NOT IN ${IN_FLIGHT_REQUEST}`,
+      [id],
+    );
+    try {
+      const [, deleted] = await this.manager.query<[unknown, number]>(`DELETE FROM "hosts" WHERE "id" = $1`, [
+        id,
+      ]);
+      return deleted === 1 ? { instances, requests } : undefined;
+    } catch (err) {
+      if (
+        isForeignKeyViolation(err, 'fk_instances_host') ||
+        isForeignKeyViolation(err, 'fk_vm_requests_host')
+      )
+        throw new Conflict('host still has live instances or requests in flight', { hostId: id });
+      throw err;
+    }
   }
 
   /**
