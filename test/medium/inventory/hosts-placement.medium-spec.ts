@@ -49,6 +49,8 @@ describe('host repository', () => {
 /** The race itself goes through VmRequestService: test/medium/inventory-sim/placement-sim.medium-spec.ts. */
 describe('placement with promised capacity', () => {
   it('stops counting a promise once the sync sees its domain', async () => {
+    // Only this test's host may offer room.
+    await db.dataSource.query(`DELETE FROM "hosts"`);
     const repo = new HostRepository(db.dataSource.manager);
     const h = await repo.create(aHost({ name: 'seen' }), anObservation({ freeMemoryMb: 9000 }), new Date());
     const service = new PlacementService(new PgInventoryUnitOfWork(db.dataSource), {

@@ -292,4 +292,47 @@ describe('runHostSyncLoop', () => {
     expect((await b).reason).toBe('aborted');
     expect(lock.holder).toBeNull();
   });
+
+  it('a standby tries the lock five times per interval, the leader syncs once per interval', async () => {
+    const lock = new FakeLock();
+    const slept: Array<{ ms: number; leading: boolean }> = [];
+    let leading = false;
+    const clock: Clock = {
+      now: () => fastClock.now(),
+      sleep: (ms, signal) => {
+        slept.push({ ms, leading });
+        return fastClock.sleep(ms, signal);
+      },
+    };
+    // Another replica holds the lock.
+    const other = await lock.tryAcquire();
+    const stop = new AbortController();
+    const deps = {
+      hosts: new MemoryStore([record('a')]),
+      xen: fakeXen(new Set()),
+      lock: {
+        tryAcquire: async () => {
+          const lease = await lock.tryAcquire();
+          leading = lease !== null;
+          return lease;
+        },
+      },
+      clock,
+      log: silentLogger,
+    };
+    const loop = runHostSyncLoop(
+      deps,
+      { intervalMs: 30_000, concurrency: 1, unreachableAfter: 3 },
+      stop.signal,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    await other?.release();
+    await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await loop;
+    expect(slept.filter((s) => !s.leading).map((s) => s.ms)).toContain(6_000);
+    expect(slept.filter((s) => !s.leading).every((s) => s.ms === 6_000)).toBe(true);
+    expect(slept.filter((s) => s.leading).every((s) => s.ms === 30_000)).toBe(true);
+    expect(slept.some((s) => s.leading)).toBe(true);
+  });
 });

@@ -28,7 +28,17 @@ export interface HostSyncOptions {
   concurrency: number;
   /** Consecutive failed syncs before a host is marked unreachable. */
   unreachableAfter: number;
+  /** How often a standby tries the leader lock; defaults to a fifth of the interval. */
+  standbyRetryMs?: number;
 }
+
+/**
+ * A standby tries the lock this many times per interval. Polling once per interval let a
+ * hand-over take up to two (the lock freed just after a try, then a whole interval until the
+ * next); five keeps it within one interval with the new leader's first pass included, for one
+ * short-lived Postgres connection per try.
+ */
+const STANDBY_TRIES_PER_INTERVAL = 5;
 
 export interface HostSyncPass {
   hosts: number;
@@ -214,7 +224,7 @@ class GroupCommit<T> {
 
 /**
  * The sync loop. Every replica runs it; only the one holding the leader lock syncs, the
- * others retry the lock once per interval, so a dead leader is replaced within one interval.
+ * others retry the lock several times per interval, so a dead leader is replaced within one.
  * Returns only when `signal` aborts, saying why and how many passes it ran.
  */
 export async function runHostSyncLoop(
@@ -223,6 +233,8 @@ export async function runHostSyncLoop(
   signal: AbortSignal,
 ): Promise<HostSyncStopReason> {
   let passes = 0;
+  const standbyRetryMs =
+    options.standbyRetryMs ?? Math.max(1, Math.floor(options.intervalMs / STANDBY_TRIES_PER_INTERVAL));
   while (!signal.aborted) {
     let lease = null;
     try {
@@ -231,7 +243,7 @@ export async function runHostSyncLoop(
       deps.log.warn('host sync could not try the leader lock', { error: describe(err) });
     }
     if (!lease) {
-      await pause(deps.clock, options.intervalMs, signal);
+      await pause(deps.clock, standbyRetryMs, signal);
       continue;
     }
     deps.log.info('host sync leading', {});
