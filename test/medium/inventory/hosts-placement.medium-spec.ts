@@ -23,7 +23,9 @@ describe('host repository', () => {
     const domains = [
       { name: 'vm1', domid: 3, memoryMb: 512, vcpus: 1, state: 'r-----', macs: [], dying: false },
     ];
-    await repo.recordSyncSuccess(host.id, anObservation({ freeMemoryMb: 1000, domains }), new Date());
+    await repo.recordSyncSuccesses([
+      { hostId: host.id, observation: anObservation({ freeMemoryMb: 1000, domains }), at: new Date() },
+    ]);
     const after = await repo.get(host.id);
     expect(after).toMatchObject({
       status: 'online',
@@ -44,35 +46,11 @@ describe('host repository', () => {
   });
 });
 
+/** The race itself goes through VmRequestService: test/medium/inventory-sim/placement-sim.medium-spec.ts. */
 describe('placement with promised capacity', () => {
-  it('two concurrent placements never both take the last room on a host', async () => {
-    await db.dataSource.query(
-      `DELETE FROM "hosts" WHERE "id" NOT IN (SELECT "host_id" FROM "instances" WHERE "host_id" IS NOT NULL)`,
-    );
-    const repo = new HostRepository(db.dataSource.manager);
-    // Room for exactly one 4 GiB VM after the 1 GiB dom0 reserve.
-    await repo.create(aHost({ name: 'only' }), anObservation({ freeMemoryMb: 5120 + 2000 }), new Date());
-    const service = new PlacementService(new PgInventoryUnitOfWork(db.dataSource), {
-      ...DEFAULT_PLACEMENT_OPTIONS,
-      antiAffinityMode: 'hard',
-    });
-    const a = await insertVmRequest(db.dataSource, { memoryMb: 4096 });
-    const b = await insertVmRequest(db.dataSource, { memoryMb: 4096 });
-    const results = await Promise.allSettled([service.place(a), service.place(b)]);
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    const failed = results.find((r) => r.status === 'rejected');
-    expect(failed?.reason).toMatchObject({ code: 'PlacementImpossible' });
-    // The preview sees the promise too.
-    const preview = await service.preview({ memoryMb: 4096, vcpus: 1, diskGb: 10 });
-    expect(preview.chosen).toBeNull();
-    expect(preview.rejected[0]?.reasons[0]?.code).toBe('insufficient_memory');
-    // Placing again is idempotent.
-    const winner = results.findIndex((r) => r.status === 'fulfilled');
-    const again = await service.place(winner === 0 ? a : b);
-    expect(again.plan).toBeNull();
-  });
-
   it('stops counting a promise once the sync sees its domain', async () => {
+    // Only this test's host may offer room.
+    await db.dataSource.query(`DELETE FROM "hosts"`);
     const repo = new HostRepository(db.dataSource.manager);
     const h = await repo.create(aHost({ name: 'seen' }), anObservation({ freeMemoryMb: 9000 }), new Date());
     const service = new PlacementService(new PgInventoryUnitOfWork(db.dataSource), {
@@ -91,7 +69,9 @@ describe('placement with promised capacity', () => {
     const domains = [
       { name: 'norm-seen-1', domid: 9, memoryMb: 4096, vcpus: 1, state: 'r-----', macs: [], dying: false },
     ];
-    await repo.recordSyncSuccess(h.id, anObservation({ freeMemoryMb: 9000, domains }), new Date());
+    await repo.recordSyncSuccesses([
+      { hostId: h.id, observation: anObservation({ freeMemoryMb: 9000, domains }), at: new Date() },
+    ]);
     const after = await service.preview({ memoryMb: 4096, vcpus: 1, diskGb: 10 });
     expect(after.chosen?.hostName).toBe('seen');
   });

@@ -9,9 +9,10 @@ import { REDIS_URL } from '../../harness/env';
 import { expectEventually } from '../../harness/expect-eventually';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
-import { insertInstance } from './builders';
+import { insertInstance, insertVmRequest } from './builders';
 
 const GOOD_KEY = `SHA256:${'A'.repeat(43)}`;
+type Json = Record<string, unknown>;
 const flags = { running: false, blocked: true, paused: false, shutdown: false, dying: false };
 
 /** A transport double: `bad-key` presents another key, `down` answers nothing, anything else is a healthy host. */
@@ -180,6 +181,113 @@ describe('inventory over HTTP', () => {
     expect((await call('GET', '/v1/drift')).body.entries).toHaveLength(2);
     const del = await call('DELETE', `/v1/hosts/${h!.id}`);
     expect(del.status).toBe(409);
+    expect(del.body).toMatchObject({ error: { details: { liveInstances: 1, requestsInFlight: 0 } } });
+  });
+
+  it('GET /v1/hosts/:id answers the host, 404 for an unknown id and 400 for a malformed one', async () => {
+    const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
+    const got = await call('GET', `/v1/hosts/${h!.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({
+      id: h!.id,
+      name: 'xen1',
+      labels: { rack: 'r1' },
+      status: 'online',
+      totalMemoryMb: 32_768,
+      observedDomains: [{ name: 'stray', domid: 7 }],
+    });
+    expect((await call('GET', '/v1/hosts/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    const bad = await call('GET', '/v1/hosts/not-a-uuid');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('id');
+  });
+
+  it('PATCH /v1/hosts/:id changes labels and limits, audited; bad input is a 400 naming the field', async () => {
+    const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
+    const url = `/v1/hosts/${h!.id}`;
+    const res = await call('PATCH', url, {
+      labels: { rack: 'r2', environment: 'staging' },
+      limits: { dom0ReserveMb: 2048 },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      labels: { rack: 'r2', environment: 'staging' },
+      limits: { dom0ReserveMb: 2048 },
+      name: 'xen1',
+    });
+    expect((await call('GET', url)).body).toMatchObject({ labels: { rack: 'r2', environment: 'staging' } });
+    // The per-host reserve is what placement uses now: 20,000 free − 2,048 leaves 17,952.
+    const preview = await call('GET', '/v1/placement/preview?memoryMb=17953&vcpus=1&diskGb=1');
+    expect(preview.body).toMatchObject({ rejected: [{ reasons: [{ code: 'insufficient_memory' }] }] });
+    const audit = await db.dataSource.query<Array<{ before: Json; after: Json }>>(
+      `SELECT "before", "after" FROM "audit_events" WHERE "action" = 'host.update' AND "object_id" = $1`,
+      [h!.id],
+    );
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ before: { labels: { rack: 'r1' } }, after: { labels: { rack: 'r2' } } });
+
+    for (const [payload, field] of [
+      [{ labels: { 'Bad Key': 'x' } }, 'Bad Key'],
+      [{ limits: { dom0ReserveMb: -1 } }, 'dom0ReserveMb'],
+      [{ limits: { cpus: 4 } }, 'cpus'],
+      [{ name: 'renamed' }, 'name'],
+      [{}, 'labels'],
+    ] as const) {
+      const bad = await call('PATCH', url, payload);
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toContain(field);
+    }
+    expect((await call('GET', url)).body).toMatchObject({ name: 'xen1', limits: { dom0ReserveMb: 2048 } });
+    expect(
+      (await call('PATCH', '/v1/hosts/00000000-0000-4000-8000-000000000000', { labels: {} })).status,
+    ).toBe(404);
+  });
+
+  it('DELETE is refused while Norm has live instances or requests in flight there, then succeeds and keeps the history', async () => {
+    const created = await call('POST', '/v1/hosts', host({ name: 'xen4', address: '10.0.0.4' }));
+    expect(created.status).toBe(201);
+    const id = String(created.body.id);
+    const url = `/v1/hosts/${id}`;
+    // A request placed there, its instance not created yet: capacity is promised on this host.
+    const request = await insertVmRequest(db.dataSource, { state: 'approved', hostId: id });
+    const inFlight = await call('DELETE', url);
+    expect(inFlight.status).toBe(409);
+    expect(inFlight.body).toMatchObject({ error: { details: { liveInstances: 0, requestsInFlight: 1 } } });
+    // It ran there and was decommissioned: history, not presence.
+    await db.dataSource.query(`UPDATE "vm_requests" SET "state" = 'running' WHERE "id" = $1`, [request]);
+    const instance = await insertInstance(db.dataSource, {
+      hostId: id,
+      domainName: 'norm-old-1',
+      state: 'running',
+      requestId: request,
+    });
+    expect((await call('DELETE', url)).status).toBe(409);
+    await db.dataSource.query(`UPDATE "instances" SET "state" = 'decommissioned' WHERE "id" = $1`, [
+      instance,
+    ]);
+
+    const del = await call('DELETE', url);
+    expect(del.status).toBe(204);
+    expect((await call('GET', url)).status).toBe(404);
+    expect((await call('DELETE', url)).status).toBe(404);
+    // The rows that ran there remain, detached; the audit chain says what the host was.
+    const [row] = await db.dataSource.query<Array<{ host_id: string | null; state: string }>>(
+      `SELECT "host_id", "state" FROM "instances" WHERE "id" = $1`,
+      [instance],
+    );
+    expect(row).toEqual({ host_id: null, state: 'decommissioned' });
+    const audit = await db.dataSource.query<Array<{ before: Json; reason: string }>>(
+      `SELECT "before", "reason" FROM "audit_events" WHERE "action" = 'host.delete' AND "object_id" = $1`,
+      [id],
+    );
+    expect(audit).toEqual([
+      {
+        before: expect.objectContaining({ name: 'xen4', address: '10.0.0.4' }) as unknown,
+        reason: 'detached 1 finished instance(s) and 1 finished request(s)',
+      },
+    ]);
+    // The name is free again.
+    expect((await call('POST', '/v1/hosts', host({ name: 'xen4', address: '10.0.0.4' }))).status).toBe(201);
   });
 
   it('manages images and networks', async () => {

@@ -55,7 +55,7 @@ export class HostsController {
     return this.hosts.update(ctx, params.id, body);
   }
 
-  /** Refused (409) while any instance or request refers to the host. */
+  /** Refused (409) while Norm has a live instance or a request in flight there; finished ones are detached. */
   @Delete(':id')
   @HttpCode(204)
   @RequirePermission('hosts:write')

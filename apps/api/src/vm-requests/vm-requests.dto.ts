@@ -1,6 +1,7 @@
 import { parseDuration, VM_REQUEST_STATES } from '@norm/core';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { antiAffinityGroup } from '../placement/placement.dto';
 
 /** RFC 1123 label: it becomes the Xen domain name and a hostname, and reaches a remote shell. */
 export const rfc1123Label = z
@@ -23,10 +24,7 @@ export class CreateVmRequestDto extends createZodDto(
     imageId: z.uuid('an image id'),
     networkId: z.uuid('a network id'),
     lifecycleClass: z.enum(['cattle', 'pet']),
-    antiAffinityGroup: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ -, at most 63')
-      .optional(),
+    antiAffinityGroup: antiAffinityGroup.optional(),
     labels: z
       .record(labelKey, z.string().max(255, 'at most 255 characters'))
       .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')

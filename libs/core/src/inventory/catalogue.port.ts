@@ -67,7 +67,12 @@ export interface NetworkStore {
 /** Norm's instances as drift and host deletion see them. */
 export interface InstanceView {
   listForDrift(hostId?: string): Promise<DriftInstance[]>;
-  countOnHost(hostId: string): Promise<number>;
+  /**
+   * What Norm still has on a host: instances that hold a domain there (provisioning through
+   * decommissioning) and requests placed there whose instance may not exist yet. Finished
+   * rows (decommissioned or failed instances, ended requests) are history, not presence.
+   */
+  liveOnHost(hostId: string): Promise<{ instances: number; requests: number }>;
 }
 
 /** What placement reads about requests in flight and placed instances. */
@@ -90,19 +95,6 @@ export interface InventoryTx {
    * so two requests read capacity one after the other and cannot both take the last gigabyte.
    */
   lockPlacement(): Promise<void>;
-  /** Records the chosen host on an approved request (its capacity is promised from then on). */
-  assignHost(requestId: string, hostId: string): Promise<PlacementRequestRow | undefined>;
-  placementRequest(requestId: string): Promise<PlacementRequestRow | undefined>;
-}
-
-export interface PlacementRequestRow {
-  id: string;
-  state: string;
-  hostId: string | null;
-  memoryMb: number;
-  vcpus: number;
-  diskGb: number;
-  antiAffinityGroup: string | null;
 }
 
 export interface InventoryUnitOfWork {

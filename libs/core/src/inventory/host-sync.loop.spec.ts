@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../errors';
 import { type Clock, silentLogger, type XenHost, type XenHostFactory } from '../ports';
-import { type HostObservation, type HostRecord, type HostStatus, type HostSyncStore } from './host.port';
+import {
+  type HostObservation,
+  type HostRecord,
+  type HostStatus,
+  type HostSyncStore,
+  type HostSyncSuccess,
+} from './host.port';
 import { runHostSyncLoop, syncHostsOnce } from './host-sync.loop';
 import { type LeaderLease, type LeaderLock } from './leader-lock.port';
 
@@ -37,15 +43,22 @@ function record(name: string, status: HostStatus = 'online'): HostRecord {
 
 class MemoryStore implements HostSyncStore {
   readonly observations = new Map<string, HostObservation>();
+  readonly batches: number[] = [];
+  failWrites = false;
   constructor(readonly hosts: HostRecord[]) {}
   listForSync(): Promise<HostRecord[]> {
     return Promise.resolve(this.hosts.map((h) => ({ ...h })));
   }
-  recordSyncSuccess(hostId: string, o: HostObservation): Promise<void> {
-    const h = this.hosts.find((x) => x.id === hostId)!;
-    Object.assign(h, { status: 'online', consecutiveSyncFailures: 0, freeMemoryMb: o.freeMemoryMb });
-    this.observations.set(hostId, o);
-    return Promise.resolve();
+  async recordSyncSuccesses(batch: readonly HostSyncSuccess[]): Promise<void> {
+    // A round trip, so observations arriving meanwhile have to wait for the next write.
+    await new Promise((r) => setTimeout(r, 5));
+    if (this.failWrites) throw new Error('database down');
+    this.batches.push(batch.length);
+    for (const { hostId, observation: o } of batch) {
+      const h = this.hosts.find((x) => x.id === hostId)!;
+      Object.assign(h, { status: 'online', consecutiveSyncFailures: 0, freeMemoryMb: o.freeMemoryMb });
+      this.observations.set(hostId, o);
+    }
   }
   recordSyncFailure(hostId: string, error: string, _at: Date, after: number) {
     const h = this.hosts.find((x) => x.id === hostId)!;
@@ -131,6 +144,38 @@ const fastClock: Clock = {
 };
 
 describe('syncHostsOnce', () => {
+  it('writes observations that arrive during a write together, and every host exactly once', async () => {
+    const store = new MemoryStore(Array.from({ length: 40 }, (_, i) => record(`h${i}`, 'unknown')));
+    const pass = await syncHostsOnce(
+      { hosts: store, xen: fakeXen(new Set()), clock: fastClock, log: silentLogger },
+      { concurrency: 40, unreachableAfter: 3 },
+    );
+    expect(pass).toMatchObject({ hosts: 40, succeeded: 40, failed: 0 });
+    expect(pass.becameOnline).toHaveLength(40);
+    expect(store.batches.reduce((a, b) => a + b, 0)).toBe(40);
+    // Forty hosts answering at once need far fewer statements than hosts.
+    expect(store.batches.length).toBeLessThan(5);
+  });
+
+  it('counts a host whose observation could not be stored as failed and leaves its status alone', async () => {
+    const store = new MemoryStore([record('a', 'unreachable')]);
+    store.failWrites = true;
+    const audits: unknown[] = [];
+    const pass = await syncHostsOnce(
+      {
+        hosts: store,
+        xen: fakeXen(new Set()),
+        clock: fastClock,
+        log: silentLogger,
+        audit: (e) => Promise.resolve(audits.push(e)),
+      },
+      { concurrency: 1, unreachableAfter: 3 },
+    );
+    expect(pass).toMatchObject({ succeeded: 0, failed: 1, becameOnline: [] });
+    expect(store.hosts[0]?.status).toBe('unreachable');
+    expect(audits).toEqual([]);
+  });
+
   it('records capacity and domains, counting failures per host without stopping the others', async () => {
     const store = new MemoryStore([record('a'), record('b')]);
     const pass = await syncHostsOnce(
@@ -246,5 +291,48 @@ describe('runHostSyncLoop', () => {
     stopB.abort();
     expect((await b).reason).toBe('aborted');
     expect(lock.holder).toBeNull();
+  });
+
+  it('a standby tries the lock five times per interval, the leader syncs once per interval', async () => {
+    const lock = new FakeLock();
+    const slept: Array<{ ms: number; leading: boolean }> = [];
+    let leading = false;
+    const clock: Clock = {
+      now: () => fastClock.now(),
+      sleep: (ms, signal) => {
+        slept.push({ ms, leading });
+        return fastClock.sleep(ms, signal);
+      },
+    };
+    // Another replica holds the lock.
+    const other = await lock.tryAcquire();
+    const stop = new AbortController();
+    const deps = {
+      hosts: new MemoryStore([record('a')]),
+      xen: fakeXen(new Set()),
+      lock: {
+        tryAcquire: async () => {
+          const lease = await lock.tryAcquire();
+          leading = lease !== null;
+          return lease;
+        },
+      },
+      clock,
+      log: silentLogger,
+    };
+    const loop = runHostSyncLoop(
+      deps,
+      { intervalMs: 30_000, concurrency: 1, unreachableAfter: 3 },
+      stop.signal,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    await other?.release();
+    await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await loop;
+    expect(slept.filter((s) => !s.leading).map((s) => s.ms)).toContain(6_000);
+    expect(slept.filter((s) => !s.leading).every((s) => s.ms === 6_000)).toBe(true);
+    expect(slept.filter((s) => s.leading).every((s) => s.ms === 30_000)).toBe(true);
+    expect(slept.some((s) => s.leading)).toBe(true);
   });
 });

@@ -68,11 +68,33 @@ export interface HostPatch {
   placementBlockedReason?: string | null;
 }
 
+/** What a sync pass needs to know of a host: how to reach it and the status it had. */
+export type HostSyncTarget = Pick<
+  HostRecord,
+  'id' | 'name' | 'address' | 'port' | 'sshUser' | 'sudo' | 'hostKeyFingerprint' | 'status'
+>;
+
+export interface HostSyncSuccess {
+  hostId: string;
+  observation: HostObservation;
+  at: Date;
+}
+
+/** How many finished rows a host deletion detached from the host. */
+export interface HostDetached {
+  instances: number;
+  requests: number;
+}
+
 /** What the sync loop needs from persistence. */
 export interface HostSyncStore {
-  listForSync(): Promise<HostRecord[]>;
-  /** Replaces the host's current state and marks it online; resets the failure count. */
-  recordSyncSuccess(hostId: string, observation: HostObservation, at: Date): Promise<void>;
+  /** Only the columns a pass uses: the last observations are not read back every interval. */
+  listForSync(): Promise<HostSyncTarget[]>;
+  /**
+   * Replaces each host's current state and marks it online, resetting its failure count, in
+   * one statement (one commit) for the whole batch.
+   */
+  recordSyncSuccesses(batch: readonly HostSyncSuccess[]): Promise<void>;
   /** Counts one more consecutive failure; at `unreachableAfter` the host becomes unreachable. */
   recordSyncFailure(
     hostId: string,
@@ -85,12 +107,17 @@ export interface HostSyncStore {
 export interface HostStore extends HostSyncStore {
   /** Inserts a probed host as online with its first observation; Conflict when the name is taken. */
   create(host: NewHost, observation: HostObservation, at: Date): Promise<HostRecord>;
-  get(id: string): Promise<HostRecord | undefined>;
+  /** `forUpdate` holds the row until the transaction ends (a placement naming it then waits). */
+  get(id: string, options?: { forUpdate?: boolean }): Promise<HostRecord | undefined>;
   list(): Promise<HostRecord[]>;
   update(id: string, patch: HostPatch): Promise<HostRecord | undefined>;
   setMaintenance(id: string, on: boolean): Promise<HostRecord | undefined>;
-  /** Deletes a host no instance refers to; Conflict otherwise. False when it does not exist. */
-  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes the host, first detaching the finished instances and requests that name it
+   * (their host becomes null; the audit chain keeps where they ran). Conflict when a live
+   * instance or an in-flight request still refers to it; undefined when it does not exist.
+   */
+  delete(id: string): Promise<HostDetached | undefined>;
 }
 
 export function endpointOf(

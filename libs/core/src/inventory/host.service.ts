@@ -86,15 +86,32 @@ export class HostService {
     );
   }
 
+  /**
+   * Refused while Norm still has something there: a live instance (its domain and disk are on
+   * that host) or a request placed there and not yet running. Finished instances and requests
+   * that ran there are detached (host null) rather than kept behind a tombstone host: the
+   * audit chain already holds where each was placed (`vm-request.place`) and, in this
+   * deletion's event, what the host was; a tombstone would have to be filtered out of every
+   * read of hosts (sync, placement, drift, inventory) for rows nobody acts on.
+   */
   async delete(ctx: ActingContext, id: string): Promise<void> {
     await this.deps.uow.run(async (tx) => {
-      const host = await tx.hosts.get(id);
+      // Holding the row makes a placement that names this host wait for the outcome.
+      const host = await tx.hosts.get(id, { forUpdate: true });
       if (!host) throw new NotFound('host', id);
-      const instances = await tx.instances.countOnHost(id);
-      if (instances > 0)
-        throw new DomainError('Conflict', 'host still has instances', { hostId: id, instances });
-      await tx.hosts.delete(id);
-      await tx.audit.append(event(ctx, 'host.delete', id, hostAudit(host), null));
+      const live = await tx.instances.liveOnHost(id);
+      if (live.instances > 0 || live.requests > 0)
+        throw new DomainError('Conflict', 'host still has live instances or requests in flight', {
+          hostId: id,
+          liveInstances: live.instances,
+          requestsInFlight: live.requests,
+        });
+      const detached = await tx.hosts.delete(id);
+      if (!detached) throw new NotFound('host', id);
+      await tx.audit.append({
+        ...event(ctx, 'host.delete', id, hostAudit(host), null),
+        reason: `detached ${detached.instances} finished instance(s) and ${detached.requests} finished request(s)`,
+      });
     });
   }
 

@@ -1,12 +1,11 @@
-import { DomainError, NotFound } from '../errors';
 import { type InventoryTx, type InventoryUnitOfWork } from '../inventory/catalogue.port';
 import {
   type AntiAffinityMode,
+  type PlacementHost,
   type PlacementOptions,
   type PlacementPlan,
   type PlacementRequest,
   planPlacement,
-  requirePlacement,
 } from './placement';
 import { placementHosts } from './placement-hosts';
 
@@ -24,7 +23,11 @@ export interface PlacementPreviewInput {
   strategy?: PlacementOptions['strategy'] | undefined;
 }
 
-/** Reads capacity (with what is promised to requests in flight) and applies `planPlacement`. */
+/**
+ * The placement preview: reads capacity (with what is promised to requests in flight) and
+ * applies `planPlacement`. Placing for real happens in the approval's transaction
+ * (VmRequestService), under the placement lock.
+ */
 export class PlacementService {
   constructor(
     private readonly uow: InventoryUnitOfWork,
@@ -43,33 +46,6 @@ export class PlacementService {
         },
       ),
     );
-  }
-
-  /**
-   * Chooses a host for an approved request and records it, which promises its capacity. Under
-   * the placement lock, so concurrent requests see each other's promises. Idempotent: a request
-   * that already has a host keeps it.
-   */
-  place(requestId: string): Promise<{ hostId: string; plan: PlacementPlan | null }> {
-    return this.uow.run(async (tx) => {
-      await tx.lockPlacement();
-      const row = await tx.placementRequest(requestId);
-      if (!row) throw new NotFound('vm-request', requestId);
-      if (row.hostId !== null) return { hostId: row.hostId, plan: null };
-      if (row.state !== 'approved')
-        throw new DomainError('InvalidTransition', 'only an approved request can be placed', {
-          requestId,
-          state: row.state,
-        });
-      const plan = await this.plan(
-        tx,
-        this.request(row.memoryMb, row.vcpus, row.diskGb, row.antiAffinityGroup, undefined),
-        this.options,
-      );
-      const chosen = requirePlacement(plan);
-      await tx.assignHost(requestId, chosen.hostId);
-      return { hostId: chosen.hostId, plan };
-    });
   }
 
   private request(
@@ -92,11 +68,19 @@ export class PlacementService {
     request: PlacementRequest,
     options: PlacementOptions,
   ): Promise<PlacementPlan> {
-    const [hosts, reservations, placed] = await Promise.all([
-      tx.hosts.list(),
-      tx.placement.reservations(),
-      tx.placement.placedInstances(),
-    ]);
-    return planPlacement(request, placementHosts(hosts, reservations, placed), options);
+    return planPlacement(request, await placementInput(tx), options);
   }
+}
+
+/**
+ * What placement weighs, as the database has it now: every host with the capacity promised to
+ * requests in flight and the anti-affinity members it holds. The one reader for the preview
+ * and for the approval path (VmRequestService), so both judge the same numbers.
+ */
+export async function placementInput(tx: Pick<InventoryTx, 'hosts' | 'placement'>): Promise<PlacementHost[]> {
+  // One transaction is one connection: its queries run one after the other, never together.
+  const hosts = await tx.hosts.list();
+  const reservations = await tx.placement.reservations();
+  const placed = await tx.placement.placedInstances();
+  return placementHosts(hosts, reservations, placed);
 }

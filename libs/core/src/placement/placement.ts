@@ -1,5 +1,3 @@
-import { DomainError } from '../errors';
-
 /**
  * Placement as a pure function: which host takes a VM of this size, and why every other host
  * does not. No I/O, no clock: the caller gathers the hosts (with the capacity already promised
@@ -102,14 +100,6 @@ export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = {
   vcpuOvercommitRatio: 4,
 };
 
-export class PlacementImpossible extends DomainError {
-  constructor(plan: PlacementPlan) {
-    super('PlacementImpossible', plan.reason ?? 'no host can take this VM', {
-      rejected: plan.rejected,
-    });
-  }
-}
-
 /** Filters every host, weighs the survivors and picks the best; never throws. */
 export function planPlacement(
   request: PlacementRequest,
@@ -160,12 +150,6 @@ export function planPlacement(
     reason = `hard anti-affinity group "${group}": every host with capacity already holds a member`;
   else reason = 'no host passes the placement filters';
   return { chosen: null, candidates, rejected, antiAffinityRelaxed: false, reason };
-}
-
-/** The chosen host, or a PlacementImpossible carrying every host's reasons. */
-export function requirePlacement(plan: PlacementPlan): PlacementCandidate {
-  if (!plan.chosen) throw new PlacementImpossible(plan);
-  return plan.chosen;
 }
 
 function capacityRejections(

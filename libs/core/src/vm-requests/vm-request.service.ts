@@ -6,7 +6,7 @@ import { DomainError, NotFound, ValidationFailed, Conflict } from '../errors';
 import { jobIdFor } from '../jobs';
 import { type Clock } from '../ports';
 import { type PlacementOptions, planPlacement, type PlacementPlan } from '../placement/placement';
-import { placementHosts } from '../placement/placement-hosts';
+import { placementInput } from '../placement/placement.service';
 import { type AntiAffinityMode } from '../placement/placement';
 import { type MustAct, whoMustAct } from '../approvals/who-must-act';
 import {
@@ -354,10 +354,7 @@ export class VmRequestService {
     tx: VmRequestTx,
     r: Pick<VmRequestRecord, 'memoryMb' | 'vcpus' | 'diskGb' | 'antiAffinityGroup'>,
   ): Promise<PlacementPlan> {
-    // One transaction is one connection: queries on it run one after the other.
-    const hosts = await tx.hosts.list();
-    const reservations = await tx.placement.reservations();
-    const placed = await tx.placement.placedInstances();
+    const hosts = await placementInput(tx);
     const { antiAffinityMode, ...options } = this.options.placement;
     return planPlacement(
       {
@@ -367,7 +364,7 @@ export class VmRequestService {
         antiAffinity:
           r.antiAffinityGroup === null ? undefined : { group: r.antiAffinityGroup, mode: antiAffinityMode },
       },
-      placementHosts(hosts, reservations, placed),
+      hosts,
       options,
     );
   }

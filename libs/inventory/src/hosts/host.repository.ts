@@ -1,17 +1,21 @@
 import {
   Conflict,
+  type HostDetached,
   type HostLimits,
   type HostObservation,
   type HostPatch,
   type HostRecord,
   type HostStatus,
   type HostStore,
+  type HostSyncSuccess,
+  type HostSyncTarget,
   type NewHost,
   type ObservedDomain,
   type VolumeGroup,
 } from '@norm/core';
 import { type EntityManager } from 'typeorm';
-import { isUniqueViolation, rowsOf } from '../pg-errors';
+import { isForeignKeyViolation, isUniqueViolation, rowsOf } from '../pg-errors';
+import { IN_FLIGHT_REQUEST, LIVE_INSTANCE } from './host-presence';
 
 interface HostRow {
   id: string;
@@ -79,8 +83,11 @@ export class HostRepository implements HostStore {
     }
   }
 
-  async get(id: string): Promise<HostRecord | undefined> {
-    const rows: HostRow[] = await this.manager.query(`SELECT ${COLUMNS} FROM "hosts" WHERE "id" = $1`, [id]);
+  async get(id: string, options: { forUpdate?: boolean } = {}): Promise<HostRecord | undefined> {
+    const rows: HostRow[] = await this.manager.query(
+      `SELECT ${COLUMNS} FROM "hosts" WHERE "id" = $1${options.forUpdate ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -89,8 +96,26 @@ export class HostRepository implements HostStore {
     return rows.map(toRecord);
   }
 
-  listForSync(): Promise<HostRecord[]> {
-    return this.list();
+  async listForSync(): Promise<HostSyncTarget[]> {
+    const rows: Array<
+      Pick<
+        HostRow,
+        'id' | 'name' | 'address' | 'port' | 'ssh_user' | 'sudo' | 'host_key_fingerprint' | 'status'
+      >
+    > = await this.manager.query(
+      `SELECT "id", "name", "address", "port", "ssh_user", "sudo", "host_key_fingerprint", "status"
+         FROM "hosts" ORDER BY "name"`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      address: r.address,
+      port: r.port,
+      sshUser: r.ssh_user,
+      sudo: r.sudo,
+      hostKeyFingerprint: r.host_key_fingerprint,
+      status: r.status,
+    }));
   }
 
   async update(id: string, patch: HostPatch): Promise<HostRecord | undefined> {
@@ -121,19 +146,59 @@ export class HostRepository implements HostStore {
     return updated(rows);
   }
 
-  async delete(id: string): Promise<boolean> {
-    const result: [unknown[], number] = await this.manager.query(`DELETE FROM "hosts" WHERE "id" = $1`, [id]);
-    return result[1] === 1;
+  /**
+   * Detaches only finished rows, so a live instance or an in-flight request the caller did not
+   * see keeps the foreign key (ON DELETE RESTRICT) and the delete fails as a Conflict instead
+   * of leaving something running on a host Norm forgot.
+   */
+  async delete(id: string): Promise<HostDetached | undefined> {
+    const [, instances] = await this.manager.query<[unknown, number]>(
+      `UPDATE "instances" SET "host_id" = NULL WHERE "host_id" = $1 AND "state" NOT IN ${LIVE_INSTANCE}`,
+      [id],
+    );
+    const [, requests] = await this.manager.query<[unknown, number]>(
+      `UPDATE "vm_requests" SET "host_id" = NULL WHERE "host_id" = $1 AND "state" NOT IN ${IN_FLIGHT_REQUEST}`,
+      [id],
+    );
+    try {
+      const [, deleted] = await this.manager.query<[unknown, number]>(`DELETE FROM "hosts" WHERE "id" = $1`, [
+        id,
+      ]);
+      return deleted === 1 ? { instances, requests } : undefined;
+    } catch (err) {
+      if (
+        isForeignKeyViolation(err, 'fk_instances_host') ||
+        isForeignKeyViolation(err, 'fk_vm_requests_host')
+      )
+        throw new Conflict('host still has live instances or requests in flight', { hostId: id });
+      throw err;
+    }
   }
 
-  async recordSyncSuccess(hostId: string, o: HostObservation, at: Date): Promise<void> {
+  /**
+   * One UPDATE … FROM (VALUES …) for the batch: one round trip and one commit however many
+   * hosts answered together. A host deleted since it was listed simply matches no row.
+   */
+  async recordSyncSuccesses(batch: readonly HostSyncSuccess[]): Promise<void> {
+    if (batch.length === 0) return;
+    const params: unknown[] = [];
+    const values = batch.map(({ hostId, observation, at }) => {
+      const base = params.length;
+      params.push(hostId, ...observationParams(observation), at);
+      const p = (i: number): string => `$${base + i}`;
+      return `(${p(1)}::uuid, ${p(2)}::integer, ${p(3)}::integer, ${p(4)}::integer, ${p(5)}::text,
+        ${p(6)}::bigint, ${p(7)}::bigint, ${p(8)}::jsonb, ${p(9)}::jsonb, ${p(10)}::timestamptz)`;
+    });
     await this.manager.query(
-      `UPDATE "hosts" SET "status" = 'online', "consecutive_sync_failures" = 0, "last_sync_error" = NULL,
-         "total_memory_mb" = $2, "free_memory_mb" = $3, "nr_cpus" = $4, "xen_version" = $5,
-         "storage_total_mb" = $6, "storage_free_mb" = $7, "volume_groups" = $8, "observed_domains" = $9,
-         "last_sync_at" = $10, "updated_at" = now()
-       WHERE "id" = $1`,
-      [hostId, ...observationParams(o), at],
+      `UPDATE "hosts" AS h SET "status" = 'online', "consecutive_sync_failures" = 0, "last_sync_error" = NULL,
+         "total_memory_mb" = v."total_memory_mb", "free_memory_mb" = v."free_memory_mb", "nr_cpus" = v."nr_cpus",
+         "xen_version" = v."xen_version", "storage_total_mb" = v."storage_total_mb",
+         "storage_free_mb" = v."storage_free_mb", "volume_groups" = v."volume_groups",
+         "observed_domains" = v."observed_domains", "last_sync_at" = v."at", "updated_at" = now()
+       FROM (VALUES ${values.join(', ')}) AS v("id", "total_memory_mb", "free_memory_mb", "nr_cpus",
+         "xen_version", "storage_total_mb", "storage_free_mb", "volume_groups", "observed_domains", "at")
+       WHERE h."id" = v."id"`,
+      params,
     );
   }
 

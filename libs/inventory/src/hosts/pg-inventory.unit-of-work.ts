@@ -5,7 +5,6 @@ import {
   type InventoryTx,
   type InventoryUnitOfWork,
   type PlacedInstance,
-  type PlacementRequestRow,
   type PlacementView,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
@@ -13,13 +12,8 @@ import { PgAuditLog } from '../audit/audit.repository';
 import { ImageRepository } from '../images/image.repository';
 import { PgIpamStore } from '../ipam/ipam.repository';
 import { NetworkRepository } from '../ipam/network.repository';
-import { rowsOf } from '../pg-errors';
+import { IN_FLIGHT_REQUEST, LIVE_INSTANCE } from './host-presence';
 import { HostRepository } from './host.repository';
-
-/** Instance states that still hold a host and a domain name. */
-const LIVE_INSTANCE = `('provisioning', 'running', 'stopping', 'stopped', 'decommissioning')`;
-/** Request states whose capacity is promised but perhaps not yet visible to `xl info`. */
-const IN_FLIGHT_REQUEST = `('approved', 'provisioning')`;
 
 class PgInstanceView implements InstanceView {
   constructor(private readonly manager: EntityManager) {}
@@ -45,14 +39,13 @@ class PgInstanceView implements InstanceView {
     }));
   }
 
-  async countOnHost(hostId: string): Promise<number> {
-    // Every instance row counts, finished ones too: they keep their host for the record.
-    const rows: Array<{ n: string }> = await this.manager.query(
-      `SELECT (SELECT count(*) FROM "instances" WHERE "host_id" = $1)
-            + (SELECT count(*) FROM "vm_requests" WHERE "host_id" = $1) AS "n"`,
+  async liveOnHost(hostId: string): Promise<{ instances: number; requests: number }> {
+    const rows: Array<{ instances: number; requests: number }> = await this.manager.query(
+      `SELECT (SELECT count(*)::int FROM "instances" WHERE "host_id" = $1 AND "state" IN ${LIVE_INSTANCE}) AS "instances",
+              (SELECT count(*)::int FROM "vm_requests" WHERE "host_id" = $1 AND "state" IN ${IN_FLIGHT_REQUEST}) AS "requests"`,
       [hostId],
     );
-    return Number(rows[0]?.n ?? 0);
+    return { instances: rows[0]?.instances ?? 0, requests: rows[0]?.requests ?? 0 };
   }
 }
 
@@ -93,29 +86,6 @@ class PgPlacementView implements PlacementView {
   }
 }
 
-interface RequestRow {
-  id: string;
-  state: string;
-  host_id: string | null;
-  memory_mb: number;
-  vcpus: number;
-  disk_gb: number;
-  anti_affinity_group: string | null;
-}
-const REQUEST_COLUMNS = `"id", "state", "host_id", "memory_mb", "vcpus", "disk_gb", "anti_affinity_group"`;
-
-function toRequest(r: RequestRow): PlacementRequestRow {
-  return {
-    id: r.id,
-    state: r.state,
-    hostId: r.host_id,
-    memoryMb: r.memory_mb,
-    vcpus: r.vcpus,
-    diskGb: r.disk_gb,
-    antiAffinityGroup: r.anti_affinity_group,
-  };
-}
-
 export function inventoryTx(manager: EntityManager): InventoryTx {
   return {
     hosts: new HostRepository(manager),
@@ -127,22 +97,6 @@ export function inventoryTx(manager: EntityManager): InventoryTx {
     audit: new PgAuditLog(manager),
     lockPlacement: async () => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtext('norm:placement'))`);
-    },
-    placementRequest: async (requestId) => {
-      const rows: RequestRow[] = await manager.query(
-        `SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "id" = $1 FOR UPDATE`,
-        [requestId],
-      );
-      return rows[0] ? toRequest(rows[0]) : undefined;
-    },
-    assignHost: async (requestId, hostId) => {
-      const result: unknown = await manager.query(
-        `UPDATE "vm_requests" SET "host_id" = $2, "version" = "version" + 1, "updated_at" = now()
-         WHERE "id" = $1 RETURNING ${REQUEST_COLUMNS}`,
-        [requestId, hostId],
-      );
-      const row = rowsOf<RequestRow>(result)[0];
-      return row ? toRequest(row) : undefined;
     },
   };
 }
