@@ -15,3 +15,4 @@ export * from './provisioning';
 export * from './instances';
 export * from './lifecycle';
 export * from './deregistration';
+export * from './notifications';

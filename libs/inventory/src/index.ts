@@ -16,3 +16,4 @@ export * from './approvals/approval-queue.repository';
 export * from './lifecycle/pg-heartbeat.store';
 export * from './lifecycle/pg-reaper.store';
 export * from './lifecycle/pg-deregistration.store';
+export * from './notifications/webhook-delivery.repository';

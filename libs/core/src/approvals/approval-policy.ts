@@ -3,6 +3,7 @@ import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 
 import { z } from 'zod';
 import { DomainError } from '../errors';
 import { parseDuration } from '../config/duration';
+import { subscriptionSchema } from '../notifications/webhook-subscriptions';
 
 /**
  * The checklist as configuration: an ordered list of steps, each of a registered kind, each
@@ -77,6 +78,8 @@ export const approvalPolicySchema = z
     /** Site-specific kinds: kind name → path of a module exporting `createStep`. */
     stepKinds: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), z.string().min(1)).optional(),
     steps: z.array(policyStepSchema).min(1, 'a checklist needs at least one step'),
+    /** Outbound webhooks told about approval events (README "Notifications"). */
+    notifications: z.array(subscriptionSchema).optional(),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
@@ -90,6 +93,16 @@ export const approvalPolicySchema = z
           path: ['steps', i, 'onTimeout'],
           message: 'onTimeout needs a timeout',
         });
+    }
+    const subs = new Set<string>();
+    for (const [i, n] of (p.notifications ?? []).entries()) {
+      if (subs.has(n.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['notifications', i, 'name'],
+          message: `notification ${n.name} appears twice`,
+        });
+      subs.add(n.name);
     }
   });
 export type ApprovalPolicy = z.infer<typeof approvalPolicySchema>;
@@ -121,6 +134,8 @@ export interface ParsedPolicy {
   policy: ApprovalPolicy;
   source: string;
   stepLines: Array<number | null>;
+  /** The line each `notifications` entry starts on. */
+  notificationLines?: Array<number | null>;
 }
 
 export function parseApprovalPolicy(text: string, source = '<policy>'): ParsedPolicy {
@@ -154,11 +169,18 @@ export function parseApprovalPolicy(text: string, source = '<policy>'): ParsedPo
         message: i.message,
       })),
     );
-  const stepsNode = doc.get('steps', true);
-  const stepLines = isSeq(stepsNode)
-    ? stepsNode.items.map((item) => (isMap(item) && item.range ? lines.linePos(item.range[0]).line : null))
-    : [];
-  return { policy: parsed.data, source, stepLines };
+  const linesOf = (key: string): Array<number | null> => {
+    const node = doc.get(key, true);
+    return isSeq(node)
+      ? node.items.map((item) => (isMap(item) && item.range ? lines.linePos(item.range[0]).line : null))
+      : [];
+  };
+  return {
+    policy: parsed.data,
+    source,
+    stepLines: linesOf('steps'),
+    notificationLines: linesOf('notifications'),
+  };
 }
 
 export function loadApprovalPolicy(path: string): ParsedPolicy {

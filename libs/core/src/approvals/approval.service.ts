@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { authorize, authorizeObject } from '../identity/authorization';
 import { type ActingContext } from '../identity/identity.service';
 import { DomainError, NotFound, ValidationFailed } from '../errors';
-import { type Clock } from '../ports';
+import { type Clock, type NormMetrics, noMetrics } from '../ports';
 import { type PlanEntry } from '../vm-requests/approval-pipeline';
 import {
   type VmRequestRecord,
@@ -94,6 +94,7 @@ export class ApprovalService {
     private readonly checklist: Checklist,
     private readonly queue: ApprovalQueue,
     private readonly clock: Clock,
+    private readonly metrics: NormMetrics = noMetrics,
   ) {}
 
   policy(ctx: ActingContext): PolicyView {
@@ -374,6 +375,7 @@ export class ApprovalService {
         if (!r || r.state !== 'pending_approval') return 0;
         let plan = r.approvalPlan;
         let count = 0;
+        const fired: Array<{ step: string; action: string }> = [];
         for (const entry of r.approvalPlan) {
           const dueAt = entry.detail['dueAt'];
           if (entry.status !== 'pending' || typeof dueAt !== 'string' || Date.parse(dueAt) > now.getTime())
@@ -383,6 +385,7 @@ export class ApprovalService {
           if (!step || !action) continue;
           plan = replaceEntry(plan, timedOut(entry, step, action, now));
           count++;
+          fired.push({ step: entry.step, action: action.action });
           await tx.audit.append({
             actor: 'system:approval-timeout',
             action: `approval.timeout.${action.action}`,
@@ -394,6 +397,9 @@ export class ApprovalService {
           });
         }
         if (count > 0) await this.reevaluate(tx, r, plan, 'system:approval-timeout', null);
+        tx.afterCommit(() => {
+          for (const f of fired) this.metrics.approvalTimerFired(f.step, f.action);
+        });
         return count;
       });
     }
@@ -442,7 +448,7 @@ export class ApprovalService {
     requestId: string | null,
   ): Promise<VmRequestRecord> {
     const groups = await tx.requests.ownerGroups(r.ownerId);
-    return this.requests.evaluate(tx, { ...r, approvalPlan: plan }, groups, actor, requestId);
+    return this.requests.evaluate(tx, { ...r, approvalPlan: plan }, groups, actor, requestId, r);
   }
 }
 

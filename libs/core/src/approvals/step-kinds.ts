@@ -24,6 +24,7 @@ import {
 import { describeQuorum, tallyQuorum, type Vote } from './quorum';
 import { matchCondition } from './step-condition';
 import { type CommandRunner, signPayload, type WebhookPoster } from './step-runners';
+import { buildSubscription, type WebhookSubscription } from '../notifications/webhook-subscriptions';
 
 /** What step factories may use; all side effects come in here, so tests swap them. */
 export interface StepKindDeps {
@@ -404,6 +405,8 @@ export interface Checklist {
   /** The file it came from, or null for the default built from NORM_APPROVAL_STEPS. */
   source: string | null;
   policy: ParsedPolicy['policy'];
+  /** The policy's `notifications`, secrets resolved; empty without a policy file. */
+  subscriptions: WebhookSubscription[];
 }
 
 /**
@@ -455,8 +458,25 @@ export function buildChecklist(parsed: ParsedPolicy, deps: StepKindDeps): Checkl
       issues.push({ path: `steps.${i}`, line, message: `${step.kind} step ${name}: ${message}` });
     }
   }
+  const subscriptions: WebhookSubscription[] = [];
+  for (const [i, n] of (parsed.policy.notifications ?? []).entries()) {
+    try {
+      subscriptions.push(buildSubscription(n, deps.env));
+    } catch (err) {
+      issues.push({
+        path: `notifications.${i}`,
+        line: parsed.notificationLines?.[i] ?? null,
+        message: `notification ${n.name}: ${(err as Error).message}`,
+      });
+    }
+  }
   if (issues.length > 0) throw new ApprovalPolicyInvalid(parsed.source, issues);
-  return { steps, source: parsed.source.startsWith('<') ? null : parsed.source, policy: parsed.policy };
+  return {
+    steps,
+    source: parsed.source.startsWith('<') ? null : parsed.source,
+    policy: parsed.policy,
+    subscriptions,
+  };
 }
 
 /** The checklist without a policy file: NORM_APPROVAL_STEPS, as before this module existed. */

@@ -88,6 +88,15 @@ export function signPayload(secret: string, payload: string): string {
   return `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`;
 }
 
+/**
+ * `t=<unix s>,v1=<hex>` with v1 = HMAC-SHA256(secret, `<t>.<body>`) (the Stripe scheme): what
+ * Norm's outbound webhooks (deregistration, notifications) sign with, so a receiver checks
+ * both the same way and can refuse a replay older than its window.
+ */
+export function signTimestamped(secret: string, body: string, t: number): string {
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+}
+
 export function verifySignature(secret: string, payload: string, signature: string): boolean {
   const want = Buffer.from(signPayload(secret, payload));
   const got = Buffer.from(signature);

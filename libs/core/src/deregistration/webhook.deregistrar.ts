@@ -1,6 +1,5 @@
-import { createHmac } from 'node:crypto';
 import { type Clock } from '../ports';
-import { type WebhookPoster } from '../approvals/step-runners';
+import { signTimestamped, type WebhookPoster } from '../approvals/step-runners';
 import { type Deregistrar, type DeregistrationEvent } from './deregistrar.port';
 
 export interface WebhookDeregistrarOptions {
@@ -28,8 +27,7 @@ export class WebhookDeregistrar implements Deregistrar {
   }
 
   sign(body: string, t: number): string {
-    const mac = createHmac('sha256', this.options.secret).update(`${t}.${body}`).digest('hex');
-    return `t=${t},v1=${mac}`;
+    return signTimestamped(this.options.secret, body, t);
   }
 
   async deregister(event: DeregistrationEvent): Promise<{ outcome: 'removed' | 'absent' }> {

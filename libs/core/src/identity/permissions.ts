@@ -43,6 +43,10 @@ export const PERMISSIONS = [
   'maintenance:write',
   'placement:read',
   'lifecycle:read',
+  // notifications and metrics
+  'webhooks:read', // the outbound webhook delivery log (payloads name requests and groups)
+  'webhooks:write', // resend a delivery
+  'metrics:read', // GET /metrics: counts and durations, no request contents
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -70,6 +74,7 @@ const READ_ALL: Grants = {
   'networks:read': 'any',
   'placement:read': 'any',
   'lifecycle:read': 'any',
+  'metrics:read': 'any',
 };
 
 /**
@@ -102,6 +107,8 @@ export const ROLE_GRANTS: Readonly<Record<Role, Grants>> = {
     'networks:write': 'any',
     'maintenance:write': 'any',
     'audit:read': 'any',
+    'webhooks:read': 'any',
+    'webhooks:write': 'any',
   },
   admin: Object.fromEntries(
     PERMISSIONS.filter((p) => p !== 'instances:heartbeat').map((p) => [p, 'any' as const]),
@@ -135,6 +142,9 @@ export const PERMISSION_DOCS: Readonly<Record<Permission, string>> = {
     'host maintenance, reaper pause/resume/reset, deregistration retries, Alertmanager and Sensu intake',
   'placement:read': 'preview placement',
   'lifecycle:read': 'reaper status and preview, deregistrations',
+  'webhooks:read': 'the notification delivery log (`GET /v1/webhooks/deliveries`)',
+  'webhooks:write': 'resend a notification delivery',
+  'metrics:read': 'scrape `GET /metrics` (counts and durations, no request contents)',
 };
 
 /** What an instance credential may do: its own heartbeat, nothing else. */

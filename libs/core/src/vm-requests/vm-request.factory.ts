@@ -1,5 +1,5 @@
 import { type NormConfig } from '../config';
-import { type Clock, systemClock } from '../ports';
+import { type Clock, type NormMetrics, systemClock } from '../ports';
 import { type Checklist } from '../approvals/step-kinds';
 import { checklistFromConfig } from '../approvals/checklist.factory';
 import { type VmRequestUnitOfWork } from './vm-request.port';
@@ -15,19 +15,26 @@ export function vmRequestServiceFromConfig(
   uow: VmRequestUnitOfWork,
   clock: Clock = systemClock,
   checklist: Checklist = checklistFromConfig(config),
+  metrics?: NormMetrics,
 ): VmRequestService {
-  return new VmRequestService(uow, checklist.steps, clock, {
-    bounds: {
-      maxVcpus: config.vmMaxVcpus,
-      minMemoryMb: config.vmMinMemoryMb,
-      maxMemoryMb: config.vmMaxMemoryMb,
-      maxDiskGb: config.vmMaxDiskGb,
+  return new VmRequestService(
+    uow,
+    checklist.steps,
+    clock,
+    {
+      bounds: {
+        maxVcpus: config.vmMaxVcpus,
+        minMemoryMb: config.vmMinMemoryMb,
+        maxMemoryMb: config.vmMaxMemoryMb,
+        maxDiskGb: config.vmMaxDiskGb,
+      },
+      placement: {
+        strategy: config.placementStrategy,
+        dom0ReserveMb: config.dom0ReserveMb,
+        vcpuOvercommitRatio: config.vcpuOvercommitRatio,
+        antiAffinityMode: config.antiAffinityMode,
+      },
     },
-    placement: {
-      strategy: config.placementStrategy,
-      dom0ReserveMb: config.dom0ReserveMb,
-      vcpuOvercommitRatio: config.vcpuOvercommitRatio,
-      antiAffinityMode: config.antiAffinityMode,
-    },
-  });
+    { subscriptions: checklist.subscriptions, ...(metrics ? { metrics } : {}) },
+  );
 }

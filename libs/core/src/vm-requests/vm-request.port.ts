@@ -1,6 +1,7 @@
 import { type InventoryTx } from '../inventory/catalogue.port';
 import { type TokenStore } from '../identity/identity.port';
 import { type OutboxWriter } from '../outbox';
+import { type WebhookDeliveryWriter } from '../notifications/webhook-delivery.port';
 import { type PlanEntry, type QuotaUsage, type UsageScope } from './approval-pipeline';
 import { type InstanceState, type VmRequestState } from './vm-request.state';
 
@@ -187,6 +188,13 @@ export interface VmRequestTx extends InventoryTx {
   tokens: TokenStore;
   operations: OperationWriter;
   provisionCounter: HostProvisionCounter;
+  /** Notifications, recorded with the change they report (notifications/). */
+  webhookDeliveries: WebhookDeliveryWriter;
+  /**
+   * Runs `fn` once this transaction has committed, never if it rolls back: metrics count
+   * what happened, not what was attempted.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 export interface VmRequestUnitOfWork {

@@ -4,7 +4,10 @@ import { type ActingContext } from '../identity/identity.service';
 import { actorOf } from '../identity/principal';
 import { DomainError, NotFound, ValidationFailed, Conflict } from '../errors';
 import { jobIdFor } from '../jobs';
-import { type Clock } from '../ports';
+import { type Clock, type NormMetrics, noMetrics } from '../ports';
+import { approvalEvents, decidedSteps, type PlanChange } from '../notifications/approval-events';
+import { recordApprovalEvents } from '../notifications/approval-notifier';
+import { type WebhookSubscription } from '../notifications/webhook-subscriptions';
 import { type PlacementOptions, planPlacement, type PlacementPlan } from '../placement/placement';
 import { placementInput } from '../placement/placement.service';
 import { type AntiAffinityMode } from '../placement/placement';
@@ -61,6 +64,12 @@ export interface VmRequestView extends Omit<VmRequestRecord, 'requestHash' | 'id
   mustAct: MustAct[];
 }
 
+/** What the service tells the outside about approvals: webhooks (recorded in the transaction) and metrics. */
+export interface VmRequestObservers {
+  subscriptions?: readonly WebhookSubscription[];
+  metrics?: NormMetrics;
+}
+
 export interface CreateResult {
   request: VmRequestView;
   /** True when an Idempotency-Key replay returned the original request. */
@@ -79,6 +88,7 @@ export class VmRequestService {
     private readonly steps: readonly ApprovalStep[],
     private readonly clock: Clock,
     private readonly options: VmRequestServiceOptions,
+    private readonly observers: VmRequestObservers = {},
   ) {}
 
   async create(ctx: ActingContext, input: VmRequestInput, idempotencyKey?: string): Promise<CreateResult> {
@@ -191,7 +201,8 @@ export class VmRequestService {
   /**
    * Runs the pipeline on a pending request and acts on the outcome: approve (then place and
    * enqueue), reject, or leave it waiting. Public so a human decision (approvals issue) can
-   * re-run it in its own transaction.
+   * re-run it in its own transaction. `stored` is the row as read before the caller changed
+   * its plan (a vote, a timer), so notifications and metrics see what this change did.
    */
   async evaluate(
     tx: VmRequestTx,
@@ -199,6 +210,7 @@ export class VmRequestService {
     ownerGroups: readonly string[],
     actor: string,
     requestId: string | null,
+    stored: VmRequestRecord = r,
   ): Promise<VmRequestRecord> {
     const now = this.clock.now();
     const result = await evaluatePipeline(
@@ -235,6 +247,20 @@ export class VmRequestService {
         reason: p.reason,
         requestId,
       });
+    await this.observe(
+      tx,
+      r,
+      {
+        requestName: r.name,
+        before: stored.approvalPlan,
+        after: result.plan,
+        outcome: result.outcome,
+        reason: result.reason,
+        actor,
+        now,
+      },
+      result.outcome === 'pending' ? 'pending_approval' : result.outcome,
+    );
     switch (result.outcome) {
       case 'pending': {
         const updated = await tx.requests.update(r.id, r.version, { approvalPlan: result.plan });
@@ -253,6 +279,30 @@ export class VmRequestService {
         return this.placeAndEnqueue(tx, approved, actor, requestId);
       }
     }
+  }
+
+  /** Notifications into the transaction, step durations after its commit. */
+  private async observe(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    change: PlanChange,
+    state: VmRequestState,
+  ): Promise<void> {
+    const subscriptions = this.observers.subscriptions ?? [];
+    if (subscriptions.length > 0)
+      await recordApprovalEvents(
+        tx.webhookDeliveries,
+        subscriptions,
+        { id: r.id, name: r.name, ownerId: r.ownerId, lifecycleClass: r.lifecycleClass, state },
+        approvalEvents(change),
+        change.now,
+      );
+    const metrics = this.observers.metrics ?? noMetrics;
+    const decided = decidedSteps(change);
+    if (decided.length > 0)
+      tx.afterCommit(() => {
+        for (const d of decided) metrics.approvalStepDecided(d.step, d.outcome, d.seconds);
+      });
   }
 
   /**
@@ -385,6 +435,11 @@ export class VmRequestService {
       appendHistory: this.entry(r.state, to, by, reason),
     });
     if (!updated) throw await this.lost(tx, r, to);
+    if (to === 'running') {
+      const metrics = this.observers.metrics ?? noMetrics;
+      const seconds = (this.clock.now().getTime() - r.createdAt.getTime()) / 1000;
+      tx.afterCommit(() => metrics.requestRunning(r.lifecycleClass, seconds));
+    }
     return updated;
   }
 

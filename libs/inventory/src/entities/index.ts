@@ -13,6 +13,7 @@ import { OutboxMessageEntity } from './outbox-message.entity';
 import { PrincipalGroupEntity } from './principal-group.entity';
 import { PrincipalEntity } from './principal.entity';
 import { VmRequestEntity } from './vm-request.entity';
+import { WebhookDeliveryEntity } from './webhook-delivery.entity';
 
 export {
   ApiTokenEntity,
@@ -30,6 +31,7 @@ export {
   PrincipalEntity,
   PrincipalGroupEntity,
   VmRequestEntity,
+  WebhookDeliveryEntity,
 };
 
 export const ENTITIES = [
@@ -48,4 +50,5 @@ export const ENTITIES = [
   PrincipalGroupEntity,
   ApiTokenEntity,
   ImageEntity,
+  WebhookDeliveryEntity,
 ];

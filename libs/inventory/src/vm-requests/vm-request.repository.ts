@@ -24,6 +24,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
 import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
+import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
 
 const IN_FLIGHT = `('pending_approval', 'approved', 'provisioning')`;
@@ -83,8 +84,8 @@ function toRequest(r: RequestRow): VmRequestRecord {
   };
 }
 
-/** Keyset pagination over (created_at DESC, id DESC): stable under concurrent inserts. */
-function decodeCursor(cursor: string | undefined): { at: string; id: string } | undefined {
+/** Keyset pagination over (created_at DESC, id DESC): stable under concurrent inserts (shared by the stores that page this way). */
+export function decodeCursor(cursor: string | undefined): { at: string; id: string } | undefined {
   if (cursor === undefined) return undefined;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const [at, id] = text.split('|');
@@ -99,7 +100,7 @@ function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
 }
 
-function page<R extends { created_at: Date; id: string }, T>(
+export function page<R extends { created_at: Date; id: string }, T>(
   rows: R[],
   limit: number,
   map: (r: R) => T,
@@ -504,7 +505,7 @@ export class PgHostProvisionCounter implements HostProvisionCounter {
   }
 }
 
-export function vmRequestTx(manager: EntityManager): VmRequestTx {
+export function vmRequestTx(manager: EntityManager, afterCommit: Array<() => void> = []): VmRequestTx {
   return {
     ...inventoryTx(manager),
     requests: new PgVmRequestStore(manager),
@@ -513,6 +514,8 @@ export function vmRequestTx(manager: EntityManager): VmRequestTx {
     tokens: new PgTokenStore(manager),
     operations: new PgOperationWriter(manager),
     provisionCounter: new PgHostProvisionCounter(manager),
+    webhookDeliveries: new PgWebhookDeliveryWriter(manager),
+    afterCommit: (fn) => afterCommit.push(fn),
   };
 }
 
@@ -520,7 +523,16 @@ export function vmRequestTx(manager: EntityManager): VmRequestTx {
 export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
   constructor(private readonly dataSource: DataSource) {}
 
-  run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((manager) => work(vmRequestTx(manager)));
+  async run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
+    const committed: Array<() => void> = [];
+    const result = await this.dataSource.transaction((manager) => work(vmRequestTx(manager, committed)));
+    // Observers only (metrics): one that throws must not turn a committed change into an error.
+    for (const fn of committed)
+      try {
+        fn();
+      } catch {
+        // Nothing to undo: the transaction is already durable.
+      }
+    return result;
   }
 }
