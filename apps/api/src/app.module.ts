@@ -9,7 +9,9 @@ import { ApprovalsHttpModule } from './approvals/approvals-http.module';
 import { ApiHttpModule } from './http/http.module';
 import { IdentityModule } from './identity/identity.module';
 import { LifecycleHttpModule } from './lifecycle/lifecycle-http.module';
+import { MetricsHttpModule } from './metrics/metrics-http.module';
 import { VmRequestsHttpModule } from './vm-requests/vm-requests-http.module';
+import { WebhooksHttpModule } from './webhooks/webhooks-http.module';
 
 export interface AppModuleOptions {
   config?: NormConfig;
@@ -38,6 +40,8 @@ export class AppModule {
         InventoryHttpModule.forRoot({ xen: options.xen }),
         VmRequestsHttpModule,
         ApprovalsHttpModule,
+        WebhooksHttpModule,
+        MetricsHttpModule,
         AnsibleInventoryHttpModule,
         LifecycleHttpModule.forRoot({ xen: options.xen }),
         ...(options.extraModules ?? []),

@@ -23,6 +23,11 @@ import {
   processCommandRunner,
   runDeregistrationLoop,
   runApprovalTimeoutLoop,
+  runWebhookDeliveryLoop,
+  WebhookDeliveryService,
+  webhookDeliveryOptions,
+  type NormMetrics,
+  noMetrics,
   runOutboxRelay,
   runStuckWorkLoop,
   systemClock,
@@ -38,6 +43,7 @@ import {
   PgReaperStore,
   PgDeregistrationStore,
   PgVmRequestUnitOfWork,
+  PgWebhookDeliveryStore,
 } from '@norm/inventory';
 import { RedisReaperControl } from '@norm/platform';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
@@ -76,6 +82,8 @@ export class WorkerRuntime {
   private readonly deregistration: DeregistrationService;
   private stuckWork: Promise<unknown> | undefined;
   private approvalTimers: Promise<unknown> | undefined;
+  private webhookSender: Promise<unknown> | undefined;
+  private readonly webhooks: WebhookDeliveryService;
   private readonly approvals: ApprovalService;
   private readonly vmRequests: {
     uow: PgVmRequestUnitOfWork;
@@ -88,18 +96,35 @@ export class WorkerRuntime {
     private readonly dataSource: DataSource,
     private readonly log: Logger,
     private readonly xen?: XenHostFactory,
+    metrics: NormMetrics = noMetrics,
   ) {
     const operations = new OperationRepository(dataSource);
     const uow = new PgVmRequestUnitOfWork(dataSource);
     // One checklist for both: a bad policy file stops the worker at boot, like the API.
     const checklist = checklistFromConfig(config);
-    this.vmRequests = { uow, requests: vmRequestServiceFromConfig(config, uow, systemClock, checklist) };
+    this.vmRequests = {
+      uow,
+      requests: vmRequestServiceFromConfig(config, uow, systemClock, checklist, metrics),
+    };
     this.approvals = new ApprovalService(
       uow,
       this.vmRequests.requests,
       checklist,
       new PgApprovalQueue(dataSource),
       systemClock,
+      metrics,
+    );
+    this.webhooks = new WebhookDeliveryService(
+      {
+        store: new PgWebhookDeliveryStore(dataSource),
+        subscriptions: checklist.subscriptions,
+        http: fetchWebhookPoster,
+        clock: systemClock,
+        log,
+        audit: (event) => PgAuditLog.appendAlone(dataSource, event),
+        metrics,
+      },
+      webhookDeliveryOptions(config),
     );
     // One limiter for create/destroy/actions: the caps are about load on a host, whatever the verb.
     // Targets are built at boot so a bad target (a webhook without its secret) stops the worker here.
@@ -211,6 +236,12 @@ export class WorkerRuntime {
       { intervalMs: this.config.approvalTimerIntervalMs, batch: 50 },
       this.relayAbort.signal,
     );
+    // Every worker sends: claims skip rows another sender holds.
+    this.webhookSender = runWebhookDeliveryLoop(
+      { service: this.webhooks, clock: systemClock, log: this.log },
+      { intervalMs: this.config.webhookDeliveryIntervalMs, batch: 20 },
+      this.relayAbort.signal,
+    );
     this.log.info('worker started', { concurrency: this.config.workerConcurrency, hostSync: !!this.xen });
   }
 
@@ -223,6 +254,7 @@ export class WorkerRuntime {
     await this.deregistrationLoop;
     await this.stuckWork;
     await this.approvalTimers;
+    await this.webhookSender;
     const how = await this.runner.stop(this.config.shutdownGraceMs);
     this.log.info('worker stopped', { how, graceMs: this.config.shutdownGraceMs });
     await this.publisher.close();

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { dataSourceProvider } from './database/data-source.provider';
 import { PinoLoggerAdapter } from './logging/pino-logger.adapter';
+import { PromMetrics } from './metrics/prom-metrics';
 import { createRootLogger, type PlatformApp } from './logging/root-logger';
 import { PlatformLifecycle } from './platform-lifecycle';
 import { redisProvider } from './redis/redis.provider';
@@ -34,7 +35,8 @@ class PlatformFoundationModule {}
  * Provides: NORM_CONFIG (NormConfig), NORM_LOGGER (the core `Logger` port), NORM_PINO (root
  * pino), `DataSource` (initialized TypeORM data source) and `Redis` (general-purpose ioredis
  * client, not for BullMQ), and nestjs-pino's Nest `Logger` (use it with
- * `app.useLogger(app.get(Logger))`). HTTP hosts add `registerRequestLogging` on Fastify.
+ * `app.useLogger(app.get(Logger))`), and `PromMetrics` (the process's Prometheus registry).
+ * HTTP hosts add `registerRequestLogging` on Fastify.
  */
 @Global()
 @Module({})
@@ -73,8 +75,13 @@ export class PlatformModule {
       module: PlatformModule,
       global: true,
       imports: [foundation, logging],
-      providers: [dataSourceProvider, redisProvider({ app: options.app }), PlatformLifecycle],
-      exports: [foundation, logging, DataSource, Redis],
+      providers: [
+        dataSourceProvider,
+        redisProvider({ app: options.app }),
+        PlatformLifecycle,
+        { provide: PromMetrics, useFactory: () => new PromMetrics() },
+      ],
+      exports: [foundation, logging, DataSource, Redis, PromMetrics],
     };
   }
 }

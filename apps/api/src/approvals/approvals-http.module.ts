@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ApprovalService, type Checklist, systemClock, VmRequestService } from '@norm/core';
 import { PgApprovalQueue, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { PromMetrics } from '@norm/platform';
 import { DataSource } from 'typeorm';
 import { APPROVAL_CHECKLIST, VmRequestsHttpModule } from '../vm-requests/vm-requests-http.module';
 import { ApprovalsController } from './approvals.controller';
@@ -12,13 +13,14 @@ import { ApprovalsController } from './approvals.controller';
   providers: [
     {
       provide: ApprovalService,
-      inject: [PgVmRequestUnitOfWork, VmRequestService, APPROVAL_CHECKLIST, DataSource],
+      inject: [PgVmRequestUnitOfWork, VmRequestService, APPROVAL_CHECKLIST, DataSource, PromMetrics],
       useFactory: (
         uow: PgVmRequestUnitOfWork,
         requests: VmRequestService,
         checklist: Checklist,
         ds: DataSource,
-      ) => new ApprovalService(uow, requests, checklist, new PgApprovalQueue(ds), systemClock),
+        metrics: PromMetrics,
+      ) => new ApprovalService(uow, requests, checklist, new PgApprovalQueue(ds), systemClock, metrics),
     },
   ],
 })

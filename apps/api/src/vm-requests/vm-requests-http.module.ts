@@ -9,7 +9,7 @@ import {
   vmRequestServiceFromConfig,
 } from '@norm/core';
 import { OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
-import { NORM_CONFIG } from '@norm/platform';
+import { NORM_CONFIG, PromMetrics } from '@norm/platform';
 import { DataSource } from 'typeorm';
 import { InstancesController } from '../instances/instances.controller';
 import { OperationsController } from '../operations/operations.controller';
@@ -37,9 +37,13 @@ export const APPROVAL_CHECKLIST = Symbol('APPROVAL_CHECKLIST');
     },
     {
       provide: VmRequestService,
-      inject: [NORM_CONFIG, PgVmRequestUnitOfWork, APPROVAL_CHECKLIST],
-      useFactory: (config: NormConfig, uow: PgVmRequestUnitOfWork, checklist: Checklist) =>
-        vmRequestServiceFromConfig(config, uow, systemClock, checklist),
+      inject: [NORM_CONFIG, PgVmRequestUnitOfWork, APPROVAL_CHECKLIST, PromMetrics],
+      useFactory: (
+        config: NormConfig,
+        uow: PgVmRequestUnitOfWork,
+        checklist: Checklist,
+        metrics: PromMetrics,
+      ) => vmRequestServiceFromConfig(config, uow, systemClock, checklist, metrics),
     },
     {
       provide: InstanceService,

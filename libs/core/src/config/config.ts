@@ -582,6 +582,40 @@ const SETTINGS = {
     '30s',
     'Per call to one target; a slow target fails and is retried rather than holding the others.',
   ),
+  webhookDeliveryIntervalMs: setting(
+    'NORM_WEBHOOK_DELIVERY_INTERVAL',
+    duration,
+    '1s',
+    'How often each worker looks for notifications to send: a person waiting on a chat message notices seconds, and the query reads a small partial index.',
+  ),
+  webhookTimeoutMs: setting(
+    'NORM_WEBHOOK_TIMEOUT',
+    duration,
+    '10s',
+    'Per notification call; a receiver slower than this is retried later rather than holding a sender.',
+  ),
+  webhookMaxAttempts: setting(
+    'NORM_WEBHOOK_MAX_ATTEMPTS',
+    positiveInt.max(50),
+    '12',
+    'With backoff from 10 s doubling to 1 h, 12 attempts cover about three and a half hours: a bridge down over lunch still gets its messages; past that the news is stale, the delivery is marked failed and an operator may resend it.',
+  ),
+  workerMetricsHost: setting(
+    'NORM_WORKER_METRICS_HOST',
+    z.string().min(1),
+    '127.0.0.1',
+    "The worker's Prometheus listener has no authentication, so it binds loopback unless the operator opens it deliberately.",
+  ),
+  workerMetricsPort: setting(
+    'NORM_WORKER_METRICS_PORT',
+    z.coerce
+      .number({ error: 'must be a port number (0-65535)' })
+      .int('must be a port number (0-65535)')
+      .min(0, 'must be a port number (0-65535)')
+      .max(65535, 'must be a port number (0-65535)'),
+    '9464',
+    'Where Prometheus scrapes the worker (GET /metrics); 0 turns the listener off. 9464 is the port Prometheus exporters in the OpenTelemetry convention use; a second worker on one machine needs its own.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -3,6 +3,7 @@ import { type ActingContext } from '../identity/identity.service';
 import { actorOf } from '../identity/principal';
 import { NotFound } from '../errors';
 import { type AuditEventInput } from '../audit';
+import { type NormConfig } from '../config';
 import { type Clock, type Logger, type NormMetrics, noMetrics } from '../ports';
 import { signTimestamped, type WebhookPoster } from '../approvals/step-runners';
 import {
@@ -29,6 +30,16 @@ export interface WebhookDeliveryOptions {
   /** First retry delay; doubles per attempt up to `maxBackoffMs`. */
   baseBackoffMs: number;
   maxBackoffMs: number;
+}
+
+/** 10 s doubling to 1 h: quick after a blip, one call an hour to a receiver that is down. */
+export function webhookDeliveryOptions(config: NormConfig): WebhookDeliveryOptions {
+  return {
+    timeoutMs: config.webhookTimeoutMs,
+    maxAttempts: config.webhookMaxAttempts,
+    baseBackoffMs: 10_000,
+    maxBackoffMs: 3_600_000,
+  };
 }
 
 /** What a receiver's answer body may add to the log: enough to see why, not a page of HTML. */

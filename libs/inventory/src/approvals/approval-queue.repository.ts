@@ -1,4 +1,4 @@
-import { type ApprovalQueue, type InboxItem } from '@norm/core';
+import { type ApprovalBacklog, type ApprovalQueue, type InboxItem } from '@norm/core';
 import { type DataSource } from 'typeorm';
 
 interface InboxRow {
@@ -53,5 +53,17 @@ export class PgApprovalQueue implements ApprovalQueue {
       [now, limit],
     );
     return rows.map((r) => r.vm_request_id);
+  }
+
+  async backlog(now: Date): Promise<ApprovalBacklog[]> {
+    const rows: Array<{ step_name: string; waiting: number; oldest: number }> = await this.dataSource.query(
+      `SELECT a."step_name", count(*)::int AS "waiting",
+              greatest(0, extract(epoch FROM ($1::timestamptz - min(a."created_at"))))::float8 AS "oldest"
+         FROM "approvals" a JOIN "vm_requests" r ON r."id" = a."vm_request_id"
+        WHERE a."status" = 'pending' AND r."state" = 'pending_approval'
+        GROUP BY a."step_name" ORDER BY a."step_name"`,
+      [now],
+    );
+    return rows.map((r) => ({ step: r.step_name, waiting: r.waiting, oldestSeconds: r.oldest }));
   }
 }
