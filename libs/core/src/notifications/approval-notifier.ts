@@ -47,7 +47,7 @@ export async function recordApprovalEvents(
       ...(e.addedGroups ? { addedGroups: e.addedGroups } : {}),
     };
     for (const s of targets)
-      rows.push({ eventId, event: e.event, subscription: s.name, requestId: request.id, payload });
+      rows.push({ eventId, event: e.event, subscription: s.name, requestId: request.id, payload, at: now });
   }
   if (rows.length > 0) await writer.insert(rows);
   return rows.length;

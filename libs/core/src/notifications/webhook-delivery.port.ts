@@ -32,6 +32,8 @@ export interface NewWebhookDelivery {
   subscription: string;
   requestId: string | null;
   payload: Record<string, unknown>;
+  /** When the change happened: the first attempt is due then (the domain's clock, not the database's). */
+  at: Date;
 }
 
 /** Writes deliveries in the caller's transaction, beside the state change they report. */

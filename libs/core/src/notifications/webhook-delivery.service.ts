@@ -95,7 +95,7 @@ export class WebhookDeliveryService {
       before: { status: row.status, attempts: row.attempts, lastError: row.lastError },
       requestId: ctx.requestId ?? null,
     });
-    // Once, now: a failed row that fails again stays failed, one that was retrying keeps its backoff.
+    // Once, now; if it fails it is retried with backoff while attempts stay under the cap.
     await this.attempt(claimed);
     return (await this.deps.store.get(id)) ?? row;
   }

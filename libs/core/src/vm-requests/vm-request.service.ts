@@ -437,7 +437,8 @@ export class VmRequestService {
     if (!updated) throw await this.lost(tx, r, to);
     if (to === 'running') {
       const metrics = this.observers.metrics ?? noMetrics;
-      const seconds = (this.clock.now().getTime() - r.createdAt.getTime()) / 1000;
+      // created_at is Postgres's clock: a little skew must not make a negative duration.
+      const seconds = Math.max(0, (this.clock.now().getTime() - r.createdAt.getTime()) / 1000);
       tx.afterCommit(() => metrics.requestRunning(r.lifecycleClass, seconds));
     }
     return updated;

@@ -55,14 +55,16 @@ export class PgWebhookDeliveryWriter implements WebhookDeliveryWriter {
   async insert(rows: readonly NewWebhookDelivery[]): Promise<void> {
     if (rows.length === 0) return;
     await this.manager.query(
-      `INSERT INTO "webhook_deliveries" ("event_id", "event", "subscription", "vm_request_id", "payload")
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[])`,
+      `INSERT INTO "webhook_deliveries" ("event_id", "event", "subscription", "vm_request_id", "payload",
+         "next_attempt_at")
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[], $6::timestamptz[])`,
       [
         rows.map((r) => r.eventId),
         rows.map((r) => r.event),
         rows.map((r) => r.subscription),
         rows.map((r) => r.requestId),
         rows.map((r) => JSON.stringify(r.payload)),
+        rows.map((r) => r.at),
       ],
     );
   }
