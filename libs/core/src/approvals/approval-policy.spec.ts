@@ -12,7 +12,11 @@ const deps: StepKindDeps = {
   webhooks: { post: () => Promise.reject(new Error('no network in unit tests')) },
   commands: { run: () => Promise.reject(new Error('no processes in unit tests')) },
   callbackBaseUrl: null,
-  env: { NORM_CMDB_WEBHOOK_SECRET: 's3cret' },
+  env: {
+    NORM_CMDB_WEBHOOK_SECRET: 's3cret',
+    NORM_CHAT_WEBHOOK_SECRET: 'chat',
+    NORM_MAIL_WEBHOOK_SECRET: 'mail',
+  },
 };
 
 function refusal(text: string): ApprovalPolicyInvalid {
@@ -41,6 +45,35 @@ describe('approval policy file', () => {
       'license-check',
     ]);
     expect(checklist.steps.map((s) => s.kind)).toContain('manual');
+    expect(checklist.subscriptions.map((s) => [s.name, s.secret, [...s.events]])).toEqual([
+      [
+        'chat',
+        'chat',
+        ['approval.pending', 'approval.reminder', 'approval.escalated', 'vm-request.rejected'],
+      ],
+      ['audit-mail', 'mail', ['vm-request.approved', 'vm-request.rejected']],
+    ]);
+  });
+
+  it('names the line of a bad notification: unknown event, unset secret, a name used twice', () => {
+    const text = (extra: string): string =>
+      `steps:\n  - {name: quota, kind: quota}\nnotifications:\n  - name: chat\n    url: https://c.example/\n${extra}`;
+    expect(
+      refusal(text('    secretEnv: NORM_CHAT_WEBHOOK_SECRET\n    events: [approval.lunch]\n')).message,
+    ).toMatch(/line 7: notifications\.0\.events\.0: /);
+    expect(refusal(text('    secretEnv: NOPE_SECRET\n')).message).toMatch(
+      /line 4: notifications\.0: notification chat: .*NOPE_SECRET is not set/,
+    );
+    expect(
+      refusal(
+        text(
+          '    secretEnv: NORM_CHAT_WEBHOOK_SECRET\n  - {name: chat, url: https://d.example/, secretEnv: X}\n',
+        ),
+      ).message,
+    ).toMatch(/line 7: notifications\.1\.name: notification chat appears twice/);
+    const all = buildChecklist(parseApprovalPolicy(text('    secretEnv: NORM_CHAT_WEBHOOK_SECRET\n')), deps)
+      .subscriptions[0];
+    expect(all?.events.size).toBe(6);
   });
 
   it('reads JSON too, YAML being a superset', () => {
