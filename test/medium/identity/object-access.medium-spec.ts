@@ -51,6 +51,7 @@ const SHARED: Record<string, (f: Fixtures) => Record<string, string>> = {
   'GET /v1/networks/:id': (f) => ({ id: f.networkId }),
   'DELETE /v1/networks/:id': (f) => ({ id: f.networkId }),
   'POST /v1/deregistrations/:id/actions/retry': () => ({ id: randomUUID() }),
+  'POST /v1/webhooks/deliveries/:id/actions/retry': () => ({ id: randomUUID() }),
   // Authenticated by HMAC, not by a principal (unauthenticated.medium-spec.ts).
   'POST /v1/approvals/callbacks/:requestId/:step': () => ({ requestId: randomUUID(), step: 'quota' }),
 };
