@@ -2,7 +2,9 @@ import {
   type Clock,
   DEFAULT_REAPER_OPTIONS,
   type DomainSummary,
+  heartbeatOptionsOf,
   InstanceService,
+  loadConfig,
   InstanceServiceReaperActions,
   Reaper,
   silentLogger,
@@ -72,6 +74,7 @@ describe('reaper on Postgres', () => {
     const store = new PgReaperStore(ds, { cattleS: 180, petS: 180 });
     const instances = new InstanceService(new PgVmRequestUnitOfWork(ds), new OperationRepository(ds), clock, {
       operationDeadlineMs: 15 * MIN,
+      heartbeat: heartbeatOptionsOf(loadConfig({})),
     });
     const reaper = new Reaper(
       {

@@ -29,6 +29,8 @@ const instance = (name: string, over: Partial<InstanceRecord> = {}): InstanceRec
   ip: '192.168.10.5',
   mac: '00:16:3e:00:00:01',
   lastHeartbeatAt: null,
+  heartbeatDeadlineAt: null,
+  heartbeatTimeoutS: null,
   labels: { env: 'prod-eu' },
   version: 1,
   createdAt: new Date(0),

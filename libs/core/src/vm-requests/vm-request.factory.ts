@@ -1,4 +1,5 @@
 import { type NormConfig } from '../config';
+import { heartbeatTimeoutBoundsOf } from '../lifecycle/heartbeat';
 import { type Clock, systemClock } from '../ports';
 import { type Checklist } from '../approvals/step-kinds';
 import { checklistFromConfig } from '../approvals/checklist.factory';
@@ -23,6 +24,7 @@ export function vmRequestServiceFromConfig(
       maxMemoryMb: config.vmMaxMemoryMb,
       maxDiskGb: config.vmMaxDiskGb,
     },
+    heartbeatTimeoutBounds: heartbeatTimeoutBoundsOf(config),
     placement: {
       strategy: config.placementStrategy,
       dom0ReserveMb: config.dom0ReserveMb,

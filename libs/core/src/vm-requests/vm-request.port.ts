@@ -1,5 +1,6 @@
 import { type InventoryTx } from '../inventory/catalogue.port';
 import { type TokenStore } from '../identity/identity.port';
+import { type HeartbeatTimeouts } from '../lifecycle/heartbeat';
 import { type OutboxWriter } from '../outbox';
 import { type PlanEntry, type QuotaUsage, type UsageScope } from './approval-pipeline';
 import { type InstanceState, type VmRequestState } from './vm-request.state';
@@ -25,6 +26,8 @@ export interface VmRequestRecord {
   antiAffinityGroup: string | null;
   labels: Record<string, string>;
   purpose: string | null;
+  /** The instance's own heartbeat timeout; null uses its lifecycle class's. */
+  heartbeatTimeoutS: number | null;
   state: VmRequestState;
   stateReason: string | null;
   idempotencyKey: string | null;
@@ -50,6 +53,7 @@ export interface NewVmRequest {
   antiAffinityGroup: string | null;
   labels: Record<string, string>;
   purpose: string | null;
+  heartbeatTimeoutS: number | null;
   idempotencyKey: string | null;
   requestHash: string | null;
   history: HistoryEntry[];
@@ -116,6 +120,10 @@ export interface InstanceRecord {
   ip: string | null;
   mac: string | null;
   lastHeartbeatAt: Date | null;
+  /** When the reaper starts to look at it: last beat (or start) + its timeout. */
+  heartbeatDeadlineAt: Date | null;
+  /** Its own timeout; null uses its lifecycle class's. */
+  heartbeatTimeoutS: number | null;
   labels: Record<string, string>;
   version: number;
   createdAt: Date;
@@ -130,6 +138,7 @@ export interface NewInstance {
   domainName: string;
   lifecycleClass: 'cattle' | 'pet';
   labels: Record<string, string>;
+  heartbeatTimeoutS: number | null;
 }
 
 export interface InstancePatch {
@@ -151,6 +160,17 @@ export interface InstanceStore {
   getByRequest(requestId: string): Promise<InstanceRecord | undefined>;
   list(filter: InstanceFilter): Promise<Page<InstanceRecord>>;
   update(id: string, expectedVersion: number, patch: InstancePatch): Promise<InstanceRecord | undefined>;
+  /**
+   * Sets the instance's own timeout (null: back to its class's) and moves its deadline to
+   * last beat + the timeout now in force, versioned like `update`. An instance that never beat
+   * gets no deadline: the reaper starts its clock afresh.
+   */
+  setHeartbeatTimeout(
+    id: string,
+    expectedVersion: number,
+    timeoutS: number | null,
+    classTimeouts: HeartbeatTimeouts,
+  ): Promise<InstanceRecord | undefined>;
 }
 
 export interface NewOperation {
