@@ -45,7 +45,7 @@ class MemoryStore implements DeregistrationStore {
   rows: DeregistrationRecord[] = [];
   state = 'decommissioning';
   private seq = 0;
-  ensure(instanceId: string, targets: readonly string[]): Promise<void> {
+  ensure(instanceId: string, targets: readonly string[], retryFrom: Date): Promise<void> {
     for (const target of targets) {
       if (this.rows.some((r) => r.instanceId === instanceId && r.target === target)) continue;
       this.rows.push({
@@ -55,7 +55,7 @@ class MemoryStore implements DeregistrationStore {
         status: 'pending',
         attempts: 0,
         lastError: null,
-        nextAttemptAt: null,
+        nextAttemptAt: retryFrom,
         createdAt: clock.now(),
         updatedAt: clock.now(),
       });
