@@ -358,7 +358,10 @@ describe('reaper → InstanceDecommission → every deregistration target, on a 
       );
       expect(op?.state).toBe('succeeded');
     });
-    expect((await instanceRow(victim)).state).toBe('decommissioning');
+    expect(await call('GET', `/v1/instances/${victim}`)).toMatchObject({
+      status: 200,
+      body: { state: 'decommissioning', failingTargets: ['webhook:cmdb'] },
+    });
     expect((await allocation(victim)).released_at).not.toBeNull();
     const done = await call('GET', `/v1/deregistrations?instance=${victim}&status=done`);
     expect((done.body as Array<{ target: string }>).map((r) => r.target)).toEqual(['command:script']);
@@ -377,6 +380,10 @@ describe('reaper → InstanceDecommission → every deregistration target, on a 
       false,
     ]);
     expect((await call('GET', '/v1/deregistrations?status=failed')).body).toEqual([]);
+    expect((await call('GET', `/v1/instances/${victim}`)).body).toMatchObject({
+      state: 'decommissioned',
+      failingTargets: [],
+    });
     // The command target, done the first time, was not called again.
     expect(readFileSync(commandLog, 'utf8').split(victim).length - 1).toBe(1);
     expect(await reapActs(victim)).toEqual(['act:quarantine', 'act:destroy']);

@@ -31,6 +31,7 @@ const instance = (name: string, over: Partial<InstanceRecord> = {}): InstanceRec
   lastHeartbeatAt: null,
   heartbeatDeadlineAt: null,
   heartbeatTimeoutS: null,
+  failingTargets: [],
   labels: { env: 'prod-eu' },
   version: 1,
   createdAt: new Date(0),

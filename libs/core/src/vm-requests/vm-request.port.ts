@@ -124,6 +124,8 @@ export interface InstanceRecord {
   heartbeatDeadlineAt: Date | null;
   /** Its own timeout; null uses its lifecycle class's. */
   heartbeatTimeoutS: number | null;
+  /** Deregistration targets that failed and are waiting for a retry: why it is still decommissioning. */
+  failingTargets: string[];
   labels: Record<string, string>;
   version: number;
   createdAt: Date;

@@ -314,6 +314,7 @@ interface InstanceRow {
   last_heartbeat_at: Date | null;
   heartbeat_deadline_at: Date | null;
   heartbeat_timeout_s: number | null;
+  failing_targets: string[];
   labels: Record<string, string>;
   version: number;
   created_at: Date;
@@ -322,7 +323,9 @@ interface InstanceRow {
 
 const INSTANCE_COLUMNS = `"id", "vm_request_id", "name", "owner_id", "host_id", "domain_name", "domid", "lifecycle_class",
   "state", "disk_volume", host("ip") AS "ip", "mac", "last_heartbeat_at", "heartbeat_deadline_at", "heartbeat_timeout_s", "labels", "version", "created_at",
-  "updated_at"`;
+  "updated_at",
+  ARRAY(SELECT d."target" FROM "deregistrations" d WHERE d."instance_id" = "instances"."id" AND d."status" = 'failed'
+        ORDER BY d."target") AS "failing_targets"`;
 
 function toInstance(r: InstanceRow): InstanceRecord {
   return {
@@ -341,6 +344,7 @@ function toInstance(r: InstanceRow): InstanceRecord {
     lastHeartbeatAt: r.last_heartbeat_at,
     heartbeatDeadlineAt: r.heartbeat_deadline_at,
     heartbeatTimeoutS: r.heartbeat_timeout_s,
+    failingTargets: r.failing_targets,
     labels: r.labels,
     version: r.version,
     createdAt: r.created_at,
