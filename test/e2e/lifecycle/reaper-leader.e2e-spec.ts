@@ -14,8 +14,8 @@ import { useRedisPrefix } from '../../harness/test-redis';
 import { insertInstance } from '../../medium/inventory/builders';
 import { aHostRow } from '../../medium/vm-requests/builders';
 
-/** The reaper's cycle (DEFAULT_REAPER_OPTIONS.intervalMs); a follower retries the lock as often. */
-const CYCLE_MS = 10_000;
+/** The reaper's cycle (NORM_REAPER_INTERVAL); a follower retries the lock as often. */
+const CYCLE_MS = 2_000;
 // Postgres noticing the dead session, process scheduling and the first cycle on a loaded machine.
 const SLACK_MS = 5_000;
 
@@ -74,6 +74,7 @@ describe('the reaper across two worker processes', () => {
       REDIS_URL,
       NORM_REDIS_PREFIX: prefix,
       NORM_SSH_KEY_PATH: fleet.clientKey.privateKeyPath,
+      NORM_REAPER_INTERVAL: `${CYCLE_MS}ms`,
       // Reaper cycles are logged at debug.
       NORM_LOG_LEVEL: 'debug',
     });
