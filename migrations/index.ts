@@ -2,6 +2,7 @@ import { InitialSchema1795584999188 } from './1795584999188-InitialSchema';
 import { IdentityAndAudit1795585800197 } from './1795585800197-IdentityAndAudit';
 import { ImagesNetworksInventory1795586372591 } from './1795586372591-ImagesNetworksInventory';
 import { AuditHead1796354107080 } from './1796354107080-AuditHead';
+import { HeartbeatTimeouts1796354113506 } from './1796354113506-HeartbeatTimeouts';
 import { WebhookDeliveries1796354542027 } from './1796354542027-WebhookDeliveries';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
@@ -10,5 +11,6 @@ export const MIGRATIONS = [
   IdentityAndAudit1795585800197,
   ImagesNetworksInventory1795586372591,
   AuditHead1796354107080,
+  HeartbeatTimeouts1796354113506,
   WebhookDeliveries1796354542027,
 ];

@@ -140,9 +140,9 @@ async function reaperCycle(databaseUrl: string): Promise<void> {
       {
         store: new PgReaperStore(ds, { cattleS: 180, petS: 180 }),
         actions: {
-          quarantine: () => Promise.resolve(),
-          revive: () => Promise.resolve(),
-          decommission: () => Promise.resolve(),
+          quarantine: () => Promise.resolve('acted'),
+          revive: () => Promise.resolve('acted'),
+          decommission: () => Promise.resolve('acted'),
         },
         xen: noXen,
         clock: systemClock,

@@ -4,6 +4,8 @@ import {
   checklistFromConfig,
   handleApprovalStepRun,
   handleInstanceAction,
+  heartbeatOptionsOf,
+  heartbeatTimeoutsOf,
   handlePipelineProbe,
   handleVmProvision,
   HostLimiter,
@@ -47,6 +49,7 @@ import {
 } from '@norm/inventory';
 import { RedisReaperControl } from '@norm/platform';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
+import { hostname } from 'node:os';
 import { type Redis } from 'ioredis';
 import { type DataSource } from 'typeorm';
 
@@ -294,18 +297,17 @@ export class WorkerRuntime {
    */
   private startReaper(xen: XenHostFactory): Promise<unknown> {
     const dataSource = this.dataSource;
-    const timeoutS = Math.round(this.config.heartbeatTimeoutMs / 1000);
     const instances = new InstanceService(
       new PgVmRequestUnitOfWork(dataSource),
       new OperationRepository(dataSource),
       systemClock,
       // An automated action left open this long is stuck, as for the API's.
-      { operationDeadlineMs: 15 * 60_000 },
+      { operationDeadlineMs: 15 * 60_000, heartbeat: heartbeatOptionsOf(this.config) },
     );
     const controlRedis = this.connection();
     return runReaperLoop(
       {
-        store: new PgReaperStore(dataSource, { cattleS: timeoutS, petS: timeoutS }),
+        store: new PgReaperStore(dataSource, heartbeatTimeoutsOf(this.config)),
         actions: new InstanceServiceReaperActions(instances, this.log),
         xen,
         lock: new PgLeaderLock({
@@ -318,6 +320,7 @@ export class WorkerRuntime {
         log: this.log,
         audit: (event) => PgAuditLog.appendAlone(dataSource, event),
         control: new RedisReaperControl(controlRedis, this.config.redisPrefix),
+        workerId: `${hostname()}:${process.pid}`,
       },
       reaperOptionsFromConfig(this.config),
       this.relayAbort.signal,

@@ -114,6 +114,7 @@ describe('Ansible dynamic inventory (ansible-inventory -i ansible/inventory/norm
           antiAffinityGroup: null,
           labels: { env: 'prod' },
           purpose: null,
+          heartbeatTimeoutS: null,
           idempotencyKey: null,
           requestHash: null,
           history: [],
@@ -126,6 +127,7 @@ describe('Ansible dynamic inventory (ansible-inventory -i ansible/inventory/norm
           domainName: name,
           lifecycleClass,
           labels: { env: 'prod' },
+          heartbeatTimeoutS: null,
         });
         const running = await tx.instanceStore.update(created.id, created.version, { state: 'running', ip });
         return running!;

@@ -59,15 +59,30 @@ export async function insertVmRequest(ds: DataSource, r: RequestRowInput = {}): 
 
 export async function insertInstance(
   ds: DataSource,
-  i: { hostId: string | null; domainName: string; state?: string; requestId?: string; group?: string | null },
+  i: {
+    hostId: string | null;
+    domainName: string;
+    state?: string;
+    requestId?: string;
+    group?: string | null;
+    lifecycleClass?: 'cattle' | 'pet';
+    ownerId?: string;
+  },
 ): Promise<string> {
   const requestId =
     i.requestId ??
     (await insertVmRequest(ds, { state: 'running', hostId: i.hostId, group: i.group ?? null }));
   const rows: Array<{ id: string }> = await ds.query(
     `INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "state")
-     VALUES ($1, $2, gen_random_uuid(), $3, $2, 'cattle', $4) RETURNING "id"`,
-    [requestId, i.domainName, i.hostId, i.state ?? 'running'],
+     VALUES ($1, $2, COALESCE($6::uuid, gen_random_uuid()), $3, $2, $5, $4) RETURNING "id"`,
+    [
+      requestId,
+      i.domainName,
+      i.hostId,
+      i.state ?? 'running',
+      i.lifecycleClass ?? 'cattle',
+      i.ownerId ?? null,
+    ],
   );
   return rows[0]!.id;
 }

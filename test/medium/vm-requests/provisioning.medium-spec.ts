@@ -1,7 +1,9 @@
 import {
   handleInstanceAction,
   handleVmProvision,
+  heartbeatOptionsOf,
   HostLimiter,
+  loadConfig,
   InstanceService,
   type JobContext,
   QuotaStep,
@@ -44,7 +46,10 @@ function services() {
     options: { maxAttempts: 3, blockHostAfter: 3 },
   });
   const operations = new OperationRepository(db.dataSource);
-  const instances = new InstanceService(uow, operations, systemClock, { operationDeadlineMs: 60_000 });
+  const instances = new InstanceService(uow, operations, systemClock, {
+    operationDeadlineMs: 60_000,
+    heartbeat: heartbeatOptionsOf(loadConfig({})),
+  });
   const action = handleInstanceAction({
     uow,
     operations,

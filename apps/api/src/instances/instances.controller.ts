@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import {
   type ActingContext,
@@ -10,7 +10,7 @@ import {
 } from '@norm/core';
 import { IdParams } from '../hosts/hosts.dto';
 import { Acting, RequirePermission } from '../identity/permission.decorator';
-import { InstanceActionParams, InstanceListQuery, WaitQuery } from './instances.dto';
+import { InstanceActionParams, InstanceListQuery, UpdateInstanceDto, WaitQuery } from './instances.dto';
 
 @ApiTags('instances')
 @Controller('v1/instances')
@@ -34,6 +34,17 @@ export class InstancesController {
   @RequirePermission('instances:read')
   get(@Acting() ctx: ActingContext, @Param() params: IdParams): Promise<InstanceRecord> {
     return this.instances.get(ctx, params.id);
+  }
+
+  /** Sets or (with null) removes the instance's own heartbeat timeout; its deadline moves at once. */
+  @Patch(':id')
+  @RequirePermission('instances:act')
+  update(
+    @Acting() ctx: ActingContext,
+    @Param() params: IdParams,
+    @Body() body: UpdateInstanceDto,
+  ): Promise<InstanceRecord> {
+    return this.instances.setHeartbeatTimeout(ctx, params.id, body.heartbeatTimeout);
   }
 
   /** 202 with the operation to poll; `?wait=30s` returns it once finished (or when the wait ends). */

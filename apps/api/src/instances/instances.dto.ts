@@ -1,7 +1,7 @@
 import { INSTANCE_ACTIONS, INSTANCE_STATES } from '@norm/core';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { labelFilter, waitParam } from '../vm-requests/vm-requests.dto';
+import { heartbeatTimeoutParam, labelFilter, waitParam } from '../vm-requests/vm-requests.dto';
 
 export class InstanceListQuery extends createZodDto(
   z.object({
@@ -16,6 +16,11 @@ export class InstanceListQuery extends createZodDto(
 
 export class InstanceActionParams extends createZodDto(
   z.strictObject({ id: z.uuid(), action: z.enum(INSTANCE_ACTIONS) }),
+) {}
+
+/** `null` removes the instance's own timeout, so its class's applies again. */
+export class UpdateInstanceDto extends createZodDto(
+  z.strictObject({ heartbeatTimeout: heartbeatTimeoutParam.nullable() }),
 ) {}
 
 export class WaitQuery extends createZodDto(z.object({ wait: waitParam })) {}

@@ -1,6 +1,13 @@
 import { Module } from '@nestjs/common';
-import { AnsibleInventoryService, InstanceService, systemClock } from '@norm/core';
+import {
+  AnsibleInventoryService,
+  heartbeatOptionsOf,
+  InstanceService,
+  type NormConfig,
+  systemClock,
+} from '@norm/core';
 import { OperationRepository, PgInventoryUnitOfWork, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { NORM_CONFIG } from '@norm/platform';
 import { DataSource } from 'typeorm';
 import { AnsibleInventoryController } from './ansible-inventory.controller';
 
@@ -13,12 +20,13 @@ import { AnsibleInventoryController } from './ansible-inventory.controller';
   providers: [
     {
       provide: AnsibleInventoryService,
-      inject: [DataSource],
-      useFactory: (ds: DataSource) => {
+      inject: [NORM_CONFIG, DataSource],
+      useFactory: (config: NormConfig, ds: DataSource) => {
         const requests = new PgVmRequestUnitOfWork(ds);
         // Only list() is used here, which never opens an operation, so the deadline is moot.
         const instances = new InstanceService(requests, new OperationRepository(ds), systemClock, {
           operationDeadlineMs: 15 * 60_000,
+          heartbeat: heartbeatOptionsOf(config),
         });
         return new AnsibleInventoryService({ instances, inventory: new PgInventoryUnitOfWork(ds), requests });
       },

@@ -9,6 +9,7 @@ import {
   SensuIntake,
   HeartbeatBuffer,
   HeartbeatService,
+  heartbeatTimeoutsOf,
   LifecycleService,
   type Logger,
   type NormConfig,
@@ -53,11 +54,10 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
           provide: HeartbeatBuffer,
           inject: [NORM_CONFIG, DataSource, NORM_LOGGER],
           useFactory: (config: NormConfig, ds: DataSource, log: Logger) => {
-            const timeoutS = Math.round(config.heartbeatTimeoutMs / 1000);
             return new HeartbeatBuffer(new PgHeartbeatStore(ds), systemClock, log, {
               flushIntervalMs: FLUSH_INTERVAL_MS,
               maxBatch: MAX_BATCH,
-              timeouts: { cattleS: timeoutS, petS: timeoutS },
+              timeouts: heartbeatTimeoutsOf(config),
             });
           },
         },
@@ -82,10 +82,9 @@ export class LifecycleHttpModule implements OnModuleInit, OnModuleDestroy {
           provide: LifecycleService,
           inject: [NORM_CONFIG, DataSource, Redis, NORM_LOGGER],
           useFactory: (config: NormConfig, ds: DataSource, redis: Redis, log: Logger) => {
-            const timeoutS = Math.round(config.heartbeatTimeoutMs / 1000);
             return new LifecycleService(
               {
-                store: new PgReaperStore(ds, { cattleS: timeoutS, petS: timeoutS }),
+                store: new PgReaperStore(ds, heartbeatTimeoutsOf(config)),
                 xen: options.xen ?? unconfiguredXenHostFactory,
                 control: new RedisReaperControl(redis, config.redisPrefix),
                 clock: systemClock,

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import {
   type Checklist,
   checklistFromConfig,
+  heartbeatOptionsOf,
   InstanceService,
   type NormConfig,
   systemClock,
@@ -47,10 +48,11 @@ export const APPROVAL_CHECKLIST = Symbol('APPROVAL_CHECKLIST');
     },
     {
       provide: InstanceService,
-      inject: [PgVmRequestUnitOfWork, DataSource],
-      useFactory: (uow: PgVmRequestUnitOfWork, ds: DataSource) =>
+      inject: [NORM_CONFIG, PgVmRequestUnitOfWork, DataSource],
+      useFactory: (config: NormConfig, uow: PgVmRequestUnitOfWork, ds: DataSource) =>
         new InstanceService(uow, new OperationRepository(ds), systemClock, {
           operationDeadlineMs: OPERATION_DEADLINE_MS,
+          heartbeat: heartbeatOptionsOf(config),
         }),
     },
   ],

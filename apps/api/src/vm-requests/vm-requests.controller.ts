@@ -20,7 +20,12 @@ export class VmRequestsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<VmRequestView> {
-    const { request, replayed } = await this.requests.create(ctx, body, idempotencyKey);
+    const { heartbeatTimeout, ...input } = body;
+    const { request, replayed } = await this.requests.create(
+      ctx,
+      { ...input, heartbeatTimeoutMs: heartbeatTimeout },
+      idempotencyKey,
+    );
     void reply.header('idempotent-replayed', String(replayed));
     return request;
   }

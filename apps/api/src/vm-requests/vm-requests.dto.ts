@@ -15,6 +15,22 @@ const labelKey = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$/, 'a label key: a-z, 0-9, . _ / -');
 
+/**
+ * A heartbeat timeout written like `"5m"` or `"90s"`, parsed to ms. Its bounds are site
+ * settings, so the domain checks them (a 400 naming `heartbeatTimeout` either way).
+ */
+export const heartbeatTimeoutParam = z
+  .string()
+  .max(32, 'at most 32 characters')
+  .transform((t, ctx) => {
+    try {
+      return parseDuration(t);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
 export class CreateVmRequestDto extends createZodDto(
   z.strictObject({
     name: rfc1123Label,
@@ -30,6 +46,7 @@ export class CreateVmRequestDto extends createZodDto(
       .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
       .optional(),
     purpose: z.string().max(1000, 'at most 1000 characters').optional(),
+    heartbeatTimeout: heartbeatTimeoutParam.optional(),
   }),
 ) {}
 

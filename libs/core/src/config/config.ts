@@ -3,6 +3,7 @@ import { DomainError } from '../errors';
 import { parseDuration } from './duration';
 import { parseGroupQuotas, parseQuotaLimits } from '../vm-requests/approval-pipeline';
 import { parseDeregistrationTargets } from '../deregistration/deregistration-targets';
+import { DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS } from '../lifecycle/heartbeat';
 
 /**
  * Every setting Norm reads, with its default and the reason for that default. The README's
@@ -237,6 +238,30 @@ const SETTINGS = {
     duration,
     '180s',
     "A cattle instance silent for this long becomes a reaping candidate (the brief's default).",
+  ),
+  heartbeatTimeoutCattleMs: setting(
+    'NORM_HEARTBEAT_TIMEOUT_CATTLE',
+    duration.optional(),
+    undefined,
+    'Heartbeat timeout of cattle without one of their own; unset means NORM_HEARTBEAT_TIMEOUT, so one setting still moves both classes.',
+  ),
+  heartbeatTimeoutPetMs: setting(
+    'NORM_HEARTBEAT_TIMEOUT_PET',
+    duration.optional(),
+    undefined,
+    'Heartbeat timeout of pets without one of their own (a silent pet only raises an alert); unset means NORM_HEARTBEAT_TIMEOUT.',
+  ),
+  heartbeatTimeoutMinMs: setting(
+    'NORM_HEARTBEAT_TIMEOUT_MIN',
+    duration,
+    `${DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS.minS}s`,
+    'Shortest timeout a request or an operator may give one instance: below a few beat intervals a single slow beat makes a healthy instance a candidate.',
+  ),
+  heartbeatTimeoutMaxMs: setting(
+    'NORM_HEARTBEAT_TIMEOUT_MAX',
+    duration,
+    `${DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS.maxS / 3600}h`,
+    'Longest per-instance timeout: a dead instance holds its memory, disk and address this long, and a restarted reaper waits this long (its startup grace) before acting on it.',
   ),
   tokenCacheTtlMs: setting(
     'NORM_TOKEN_CACHE_TTL',

@@ -17,8 +17,11 @@ export interface DeregistrationRecord {
 }
 
 export interface DeregistrationStore {
-  /** One row per target for the instance; existing rows are left alone (a retried decommission). */
-  ensure(instanceId: string, targets: readonly string[]): Promise<void>;
+  /**
+   * One row per target for the instance, first due for the retry loop at `retryFrom`; existing
+   * rows are left alone (a retried decommission).
+   */
+  ensure(instanceId: string, targets: readonly string[], retryFrom: Date): Promise<void>;
   forInstance(instanceId: string): Promise<DeregistrationRecord[]>;
   /** Rows not done whose next attempt is due, oldest first. */
   due(now: Date, limit: number): Promise<DeregistrationRecord[]>;

@@ -54,7 +54,11 @@ export class DeregistrationService {
    * each target once, and says whether the instance is clean everywhere.
    */
   async begin(event: DeregistrationEvent): Promise<boolean> {
-    await this.deps.store.ensure(event.instanceId, [...this.byName.keys()]);
+    // The caller attempts every row now; the retry loop leaves them alone for one backoff, or it
+    // would call each target a second time at once. Should this worker die first, the loop
+    // takes the rows over when that backoff ends.
+    const retryFrom = new Date(this.deps.clock.now().getTime() + this.options.baseBackoffMs);
+    await this.deps.store.ensure(event.instanceId, [...this.byName.keys()], retryFrom);
     const rows = await this.deps.store.forInstance(event.instanceId);
     await Promise.all(rows.filter((r) => r.status !== 'done').map((r) => this.attempt(r, event)));
     const after = await this.deps.store.forInstance(event.instanceId);

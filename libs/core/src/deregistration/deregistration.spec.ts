@@ -45,7 +45,7 @@ class MemoryStore implements DeregistrationStore {
   rows: DeregistrationRecord[] = [];
   state = 'decommissioning';
   private seq = 0;
-  ensure(instanceId: string, targets: readonly string[]): Promise<void> {
+  ensure(instanceId: string, targets: readonly string[], retryFrom: Date): Promise<void> {
     for (const target of targets) {
       if (this.rows.some((r) => r.instanceId === instanceId && r.target === target)) continue;
       this.rows.push({
@@ -55,7 +55,7 @@ class MemoryStore implements DeregistrationStore {
         status: 'pending',
         attempts: 0,
         lastError: null,
-        nextAttemptAt: null,
+        nextAttemptAt: retryFrom,
         createdAt: clock.now(),
         updatedAt: clock.now(),
       });
@@ -154,6 +154,39 @@ describe('DeregistrationService', () => {
     expect(await svc.begin(event)).toBe(true);
     expect(good.calls).toBe(1);
     expect(audit.filter((a) => a === 'deregistration.failed')).toHaveLength(2);
+  });
+
+  it('the retry loop leaves rows alone while the decommission calls them, and takes them over one backoff later', async () => {
+    const store = new MemoryStore();
+    let release!: () => void;
+    const slow = target(
+      'webhook:slow',
+      () => new Promise((resolve) => (release = () => resolve({ outcome: 'removed' }))),
+    );
+    const svc = new DeregistrationService(
+      { store, targets: [slow], clock, log: silentLogger, audit: () => Promise.resolve() },
+      { baseBackoffMs: 1000, maxBackoffMs: 4000 },
+    );
+    const begun = svc.begin(event);
+    await new Promise((r) => setImmediate(r));
+    expect(slow.calls).toBe(1);
+    // A loop pass while the first call is in flight calls no one a second time.
+    expect(await svc.runDue()).toEqual({ attempted: 0, done: 0 });
+    expect(slow.calls).toBe(1);
+    release();
+    expect(await begun).toBe(true);
+    // A worker that died mid-call leaves a pending row: the loop takes it once the backoff ends.
+    const orphan = new MemoryStore();
+    const t = target('webhook:x', () => Promise.resolve({ outcome: 'removed' }));
+    const loop = new DeregistrationService(
+      { store: orphan, targets: [t], clock, log: silentLogger, audit: () => Promise.resolve() },
+      { baseBackoffMs: 1000, maxBackoffMs: 4000 },
+    );
+    await orphan.ensure(event.instanceId, ['webhook:x'], new Date(clock.t + 1000));
+    expect(await loop.runDue()).toEqual({ attempted: 0, done: 0 });
+    clock.t += 1000;
+    expect(await loop.runDue()).toEqual({ attempted: 1, done: 1 });
+    expect(orphan.state).toBe('decommissioned');
   });
 
   it('operator retry runs a failed row at once', async () => {

@@ -2,7 +2,13 @@ import { authorizeObject, ownerFilter } from '../identity/authorization';
 import { type ActingContext, type IssuedToken } from '../identity/identity.service';
 import { generateToken, hashSecret } from '../identity/token-secret';
 import { actorOf } from '../identity/principal';
-import { Conflict, DomainError, NotFound } from '../errors';
+import { type AuditEventInput } from '../audit';
+import { Conflict, DomainError, NotFound, ValidationFailed } from '../errors';
+import {
+  type HeartbeatTimeoutBounds,
+  type HeartbeatTimeouts,
+  heartbeatTimeoutProblem,
+} from '../lifecycle/heartbeat';
 import { jobIdFor } from '../jobs';
 import { type OperationStore, type OperationView } from '../operations';
 import { type Clock } from '../ports';
@@ -39,7 +45,12 @@ const ACTION_RULES: Readonly<
 export interface InstanceServiceOptions {
   /** How long an action may stay open before the stuck-work check takes it over. */
   operationDeadlineMs: number;
+  /** Class timeouts (for a deadline when an override is removed) and the bounds of an override. */
+  heartbeat: { timeouts: HeartbeatTimeouts; bounds: HeartbeatTimeoutBounds };
 }
+
+/** An instance past these has no heartbeat to judge; its timeout is history. */
+const TIMEOUT_FROZEN_STATES: readonly InstanceState[] = ['decommissioning', 'decommissioned', 'failed'];
 
 export class InstanceService {
   constructor(
@@ -66,7 +77,16 @@ export class InstanceService {
    * Records the operation, moves the instance into the action's transitional state and writes
    * the job, in one transaction: a 202 always has a job behind it.
    */
-  async act(ctx: ActingContext, id: string, action: InstanceAction): Promise<OperationView> {
+  async act(
+    ctx: ActingContext,
+    id: string,
+    action: InstanceAction,
+    /**
+     * An automated caller's decision record, committed with the operation and its job or not
+     * at all: the reaper's "act" audit never exists without its effect, nor twice for one.
+     */
+    options: { decision?: AuditEventInput } = {},
+  ): Promise<OperationView> {
     const operationId = await this.uow.run(async (tx) => {
       const i = await tx.instanceStore.get(id);
       if (!i) throw new NotFound('instance', id);
@@ -101,6 +121,11 @@ export class InstanceService {
         deadlineAt: new Date(this.clock.now().getTime() + this.options.operationDeadlineMs),
       });
       await tx.outbox.enqueue('InstanceAction', jobIdFor('InstanceAction', opId), { operationId: opId });
+      if (options.decision)
+        await tx.audit.append({
+          ...options.decision,
+          after: { ...options.decision.after, operationId: opId },
+        });
       await tx.audit.append({
         actor,
         action: `instance.${action}`,
@@ -158,6 +183,70 @@ export class InstanceService {
       return created;
     });
     return { token, view };
+  }
+
+  /**
+   * Sets (or with null removes) the instance's own heartbeat timeout. The deadline moves at
+   * once to last beat + the timeout now in force, so a shorter timeout can make an instance
+   * a candidate on the reaper's next cycle; every brake still applies.
+   */
+  async setHeartbeatTimeout(
+    ctx: ActingContext,
+    id: string,
+    timeoutMs: number | null,
+  ): Promise<InstanceRecord> {
+    return this.uow.run(async (tx) => {
+      const i = await tx.instanceStore.get(id);
+      if (!i) throw new NotFound('instance', id);
+      authorizeObject(ctx.subject, 'instances:act', { ownerId: i.ownerId, instanceId: i.id }, 'instance', id);
+      if (timeoutMs !== null) {
+        const problem = heartbeatTimeoutProblem(timeoutMs, this.options.heartbeat.bounds);
+        if (problem)
+          throw new ValidationFailed('the heartbeat timeout is outside the allowed range', [
+            { path: 'heartbeatTimeout', message: problem },
+          ]);
+      }
+      if (TIMEOUT_FROZEN_STATES.includes(i.state))
+        throw new InvalidTransition(
+          'instance',
+          id,
+          i.state,
+          'heartbeat-timeout',
+          `an instance that is ${i.state} has no heartbeat timeout to change`,
+        );
+      const timeoutS = timeoutMs === null ? null : timeoutMs / 1000;
+      const after = await tx.instanceStore.setHeartbeatTimeout(
+        i.id,
+        i.version,
+        timeoutS,
+        this.options.heartbeat.timeouts,
+      );
+      if (!after)
+        throw new InvalidTransition(
+          'instance',
+          id,
+          i.state,
+          'heartbeat-timeout',
+          'the instance changed concurrently',
+        );
+      await tx.audit.append({
+        actor: actorOf(ctx.subject),
+        action: 'instance.heartbeat-timeout',
+        objectType: 'instance',
+        objectId: id,
+        before: {
+          heartbeatTimeoutS: i.heartbeatTimeoutS,
+          heartbeatDeadlineAt: i.heartbeatDeadlineAt?.toISOString() ?? null,
+        },
+        after: {
+          heartbeatTimeoutS: after.heartbeatTimeoutS,
+          heartbeatDeadlineAt: after.heartbeatDeadlineAt?.toISOString() ?? null,
+          classTimeoutS: this.options.heartbeat.timeouts[i.lifecycleClass === 'cattle' ? 'cattleS' : 'petS'],
+        },
+        requestId: ctx.requestId ?? null,
+      });
+      return after;
+    });
   }
 
   /**

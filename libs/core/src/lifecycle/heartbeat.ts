@@ -1,3 +1,4 @@
+import { type NormConfig } from '../config';
 import { type Clock, type Logger } from '../ports';
 
 /** What an instance may say about itself along with a beat; all optional, never trusted for decisions. */
@@ -17,6 +18,52 @@ export interface HeartbeatBeat {
 export interface HeartbeatTimeouts {
   cattleS: number;
   petS: number;
+}
+
+/** What one instance's own timeout may be; it comes from requesters and operators, not the site config. */
+export interface HeartbeatTimeoutBounds {
+  minS: number;
+  maxS: number;
+}
+
+/** The settings' defaults (NORM_HEARTBEAT_TIMEOUT_MIN/_MAX), whose reasons live with the settings. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS: HeartbeatTimeoutBounds = { minS: 30, maxS: 86_400 };
+
+/** Per-class timeouts from config: each class's own setting, else `NORM_HEARTBEAT_TIMEOUT`. */
+export function heartbeatTimeoutsOf(
+  config: Pick<NormConfig, 'heartbeatTimeoutMs' | 'heartbeatTimeoutCattleMs' | 'heartbeatTimeoutPetMs'>,
+): HeartbeatTimeouts {
+  return {
+    cattleS: Math.round((config.heartbeatTimeoutCattleMs ?? config.heartbeatTimeoutMs) / 1000),
+    petS: Math.round((config.heartbeatTimeoutPetMs ?? config.heartbeatTimeoutMs) / 1000),
+  };
+}
+
+export function heartbeatTimeoutBoundsOf(
+  config: Pick<NormConfig, 'heartbeatTimeoutMinMs' | 'heartbeatTimeoutMaxMs'>,
+): HeartbeatTimeoutBounds {
+  return {
+    minS: Math.ceil(config.heartbeatTimeoutMinMs / 1000),
+    maxS: Math.floor(config.heartbeatTimeoutMaxMs / 1000),
+  };
+}
+
+/** Both, as InstanceService takes them. */
+export function heartbeatOptionsOf(
+  config: Parameters<typeof heartbeatTimeoutsOf>[0] & Parameters<typeof heartbeatTimeoutBoundsOf>[0],
+): { timeouts: HeartbeatTimeouts; bounds: HeartbeatTimeoutBounds } {
+  return { timeouts: heartbeatTimeoutsOf(config), bounds: heartbeatTimeoutBoundsOf(config) };
+}
+
+/**
+ * Why a per-instance timeout (in ms, as parsed from `"5m"`) is refused, or null: it is stored
+ * in whole seconds, and must lie within the site's bounds.
+ */
+export function heartbeatTimeoutProblem(ms: number, bounds: HeartbeatTimeoutBounds): string | null {
+  if (ms % 1000 !== 0) return 'a whole number of seconds';
+  if (ms / 1000 < bounds.minS) return `at least ${bounds.minS}s`;
+  if (ms / 1000 > bounds.maxS) return `at most ${bounds.maxS}s`;
+  return null;
 }
 
 export interface HeartbeatStore {

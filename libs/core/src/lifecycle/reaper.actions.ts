@@ -1,10 +1,11 @@
+import { type AuditEventInput } from '../audit';
 import { DomainError } from '../errors';
 import { type ActingContext } from '../identity/identity.service';
 import { grantsForRoles } from '../identity/permissions';
 import { type InstanceService } from '../instances/instance.service';
 import { type Logger } from '../ports';
 import { type ReaperCandidate } from './reaper.decide';
-import { type ReaperActions } from './reaper.port';
+import { type ReaperActions, type ReaperActOutcome, type ReaperHostRecord } from './reaper.port';
 
 /** The reaper's acting identity; `operations.requested_by` = this marks a reaper stop as a quarantine. */
 export const REAPER_ACTOR_ID = 'system:reaper';
@@ -30,8 +31,9 @@ const REAPER_CONTEXT: ActingContext = {
  * The reaper acts through the same instance actions an operator uses, so quarantine is a
  * stop (disk, IP and MAC kept), revival a start, and destroy the one InstanceDecommission
  * path. Each records an operation and enqueues its job with a deterministic id in one
- * transaction; an action already in flight (Conflict) or already taken (InvalidTransition)
- * means a previous cycle got there first, which is success, not a duplicate.
+ * transaction, together with the reaper's decision audit; an action already in flight
+ * (Conflict) or already taken (InvalidTransition) means a previous cycle got there first,
+ * which is neither a failure nor a second decision: that transaction rolls back whole.
  */
 export class InstanceServiceReaperActions implements ReaperActions {
   constructor(
@@ -39,25 +41,45 @@ export class InstanceServiceReaperActions implements ReaperActions {
     private readonly log: Logger,
   ) {}
 
-  quarantine(c: ReaperCandidate): Promise<void> {
-    return this.act(c, 'stop');
+  quarantine(
+    c: ReaperCandidate,
+    _host: ReaperHostRecord,
+    _at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
+    return this.act(c, 'stop', decision);
   }
 
-  revive(c: ReaperCandidate): Promise<void> {
-    return this.act(c, 'start');
+  revive(
+    c: ReaperCandidate,
+    _host: ReaperHostRecord | undefined,
+    _at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
+    return this.act(c, 'start', decision);
   }
 
-  decommission(c: ReaperCandidate): Promise<void> {
-    return this.act(c, 'decommission');
+  decommission(
+    c: ReaperCandidate,
+    _reason: string,
+    _at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
+    return this.act(c, 'decommission', decision);
   }
 
-  private async act(c: ReaperCandidate, action: 'stop' | 'start' | 'decommission'): Promise<void> {
+  private async act(
+    c: ReaperCandidate,
+    action: 'stop' | 'start' | 'decommission',
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
     try {
-      await this.instances.act(REAPER_CONTEXT, c.instanceId, action);
+      await this.instances.act(REAPER_CONTEXT, c.instanceId, action, { decision });
+      return 'acted';
     } catch (err) {
       if (err instanceof DomainError && (err.code === 'Conflict' || err.code === 'InvalidTransition')) {
         this.log.info('reaper action already taken', { instanceId: c.instanceId, action, code: err.code });
-        return;
+        return 'already-taken';
       }
       throw err;
     }

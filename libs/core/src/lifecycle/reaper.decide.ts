@@ -23,6 +23,8 @@ export interface ReaperCandidate {
   deadlineAt: Date;
   /** Set once the two-phase path shut the domain down; the instance keeps disk and addresses. */
   quarantinedAt: Date | null;
+  /** The heartbeat timeout in force for it (its own, else its class's), in seconds. */
+  timeoutS: number;
 }
 
 export interface ReaperHostView {
@@ -315,7 +317,9 @@ function brakeFor(
   thisCycle: number,
   inWindow: number,
 ): Brake | null {
-  if (t < memory.startedAt.getTime() + policy.startupGraceMs) return 'startup-grace';
+  // At least the instance's own timeout: one with a 1 h timeout may not have beaten since Norm came back.
+  if (t < memory.startedAt.getTime() + Math.max(policy.startupGraceMs, c.timeoutS * 1000))
+    return 'startup-grace';
   if (memory.paused) return 'paused';
   if (breaker) return 'breaker';
   if (c.hostId && frozen.has(c.hostId)) return 'host-frozen';

@@ -14,6 +14,7 @@ import {
   type ReapingPlan,
 } from './reaper.decide';
 import {
+  type ReaperActOutcome,
   type ReaperActions,
   type ReaperControl,
   type ReaperHostRecord,
@@ -31,6 +32,8 @@ export interface ReaperDeps {
   audit: (event: AuditEventInput) => Promise<unknown>;
   /** Operator controls and published status shared across replicas; absent in unit tests. */
   control?: ReaperControl;
+  /** Names this worker (host:pid) in the published status, so operators see which one leads. */
+  workerId?: string;
 }
 
 export interface ReaperOptions extends ReaperPolicy {
@@ -182,26 +185,29 @@ export class Reaper {
       const full = candidates.get(d.instanceId);
       if (!full) continue;
       try {
-        // Audit first: should the effect succeed and the process die right after, the record exists.
-        await this.record(d, now);
+        // The decision commits with its effect (one transaction), so a death anywhere leaves both or neither.
+        const decision = this.decisionEvent(d);
         const host = d.hostId ? hosts.get(d.hostId) : undefined;
+        let outcome: ReaperActOutcome;
         switch (d.action) {
           case 'quarantine':
             if (!host) throw new Error('no host for quarantine');
-            await this.deps.actions.quarantine(full, host, now);
+            outcome = await this.deps.actions.quarantine(full, host, now, decision);
             break;
           case 'revive':
-            await this.deps.actions.revive(full, host, now);
+            outcome = await this.deps.actions.revive(full, host, now, decision);
             break;
           case 'destroy':
-            await this.deps.actions.decommission(full, d.reason, now);
+            outcome = await this.deps.actions.decommission(full, d.reason, now, decision);
             break;
         }
+        if (outcome === 'already-taken') continue;
+        this.audited.set(d.instanceId, `act:${d.action}`);
         if (d.action !== 'revive') this.memory.recentActions.push(now);
         acted++;
         this.deps.log.info('reaper acted', { instanceId: d.instanceId, action: d.action, reason: d.reason });
       } catch (err) {
-        // The next cycle re-reads the instance and decides again; nothing is lost.
+        // Nothing was recorded: the next cycle re-reads the instance and decides again.
         this.audited.delete(d.instanceId);
         this.deps.log.error('reaper action failed', {
           instanceId: d.instanceId,
@@ -246,6 +252,7 @@ export class Reaper {
     const c = this.lastCycle;
     return {
       leader,
+      leaderId: leader ? (this.deps.workerId ?? null) : null,
       mode: this.options.mode,
       startedAt: this.memory.startedAt.toISOString(),
       startupGraceUntil: new Date(this.memory.startedAt.getTime() + grace).toISOString(),
@@ -353,7 +360,16 @@ export class Reaper {
     for (const hostId of [...this.hostFlags.keys()]) if (!flags.has(hostId)) this.hostFlags.delete(hostId);
   }
 
+  /** A decision that acts on nothing (hold, wait, alert), audited once per outcome. */
   private async record(d: ReaperDecision, _now: Date): Promise<void> {
+    const event = this.decisionEvent(d);
+    const outcome = (event.after as { outcome: string }).outcome;
+    if (this.audited.get(d.instanceId) === outcome) return;
+    this.audited.set(d.instanceId, outcome);
+    await this.deps.audit(event);
+  }
+
+  private decisionEvent(d: ReaperDecision): AuditEventInput {
     const outcome =
       d.kind === 'act'
         ? `act:${d.action}`
@@ -362,16 +378,14 @@ export class Reaper {
           : d.kind === 'alert'
             ? `alert:${d.alert}`
             : `wait:${d.reason}`;
-    if (d.kind !== 'act' && this.audited.get(d.instanceId) === outcome) return;
-    this.audited.set(d.instanceId, outcome);
-    await this.deps.audit({
+    return {
       actor: ACTOR,
       action: `lifecycle.reap.${d.kind}`,
       objectType: 'instance',
       objectId: d.instanceId,
       after: { outcome, signals: d.signals, thresholds: thresholdsOf(this.options) },
       reason: d.reason,
-    });
+    };
   }
 }
 

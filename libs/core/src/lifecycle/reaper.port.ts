@@ -1,3 +1,4 @@
+import { type AuditEventInput } from '../audit';
 import { type HostEndpoint } from '../ports';
 import { type ReaperCandidate } from './reaper.decide';
 
@@ -32,18 +33,37 @@ export interface ReaperStore {
   resetDeadlines(now: Date): Promise<number>;
 }
 
+/** `already-taken`: an earlier cycle (or an operator) got there first; nothing was done or recorded. */
+export type ReaperActOutcome = 'acted' | 'already-taken';
+
 /**
- * The reaper's effects. Each one is idempotent and keyed by the instance, so a reaper that
- * restarts mid-cycle repeats nothing twice and misses nothing: the state it reads next time
- * is the state these wrote.
+ * The reaper's effects. Each one is keyed by the instance and commits `decision` (the
+ * `lifecycle.reap.act` audit event) in the same transaction as the effect, so a reaper that
+ * dies anywhere in a cycle leaves either both or neither: the next reaper re-reads the state
+ * these wrote, acts on what is left, and audits each decision exactly once.
  */
 export interface ReaperActions {
   /** Two-phase step one: `xl shutdown`, keeping disk, IP and MAC; records the quarantine. */
-  quarantine(c: ReaperCandidate, host: ReaperHostRecord, at: Date): Promise<void>;
+  quarantine(
+    c: ReaperCandidate,
+    host: ReaperHostRecord,
+    at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome>;
   /** Starts the quarantined domain again from its kept disk and config; clears the quarantine. */
-  revive(c: ReaperCandidate, host: ReaperHostRecord | undefined, at: Date): Promise<void>;
+  revive(
+    c: ReaperCandidate,
+    host: ReaperHostRecord | undefined,
+    at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome>;
   /** Enqueues the one InstanceDecommission job (deterministic id) and marks the instance decommissioning. */
-  decommission(c: ReaperCandidate, reason: string, at: Date): Promise<void>;
+  decommission(
+    c: ReaperCandidate,
+    reason: string,
+    at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome>;
 }
 
 /** What operators asked for, shared by every replica (the API writes it, the leading reaper reads it). */
@@ -57,6 +77,8 @@ export interface ReaperControlState {
 /** The status the leading reaper publishes after each cycle, for `GET /v1/lifecycle/status`. */
 export interface ReaperStatusView {
   leader: boolean;
+  /** The leading worker (host:pid), when it said. */
+  leaderId: string | null;
   mode: string;
   startedAt: string;
   startupGraceUntil: string;

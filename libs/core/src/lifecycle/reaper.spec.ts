@@ -12,7 +12,12 @@ import {
   runReaperLoop,
 } from './reaper.loop';
 import { loadConfig } from '../config/config';
-import { type ReaperActions, type ReaperHostRecord, type ReaperStore } from './reaper.port';
+import {
+  type ReaperActions,
+  type ReaperActOutcome,
+  type ReaperHostRecord,
+  type ReaperStore,
+} from './reaper.port';
 
 const S = 1000;
 const MIN = 60 * S;
@@ -42,6 +47,8 @@ interface Inst {
   lastBeat: number;
   deadline: number;
   quarantinedAt: number | null;
+  /** Its own heartbeat timeout, if it has one. */
+  timeoutS?: number;
 }
 
 interface Host {
@@ -121,6 +128,7 @@ class World implements ReaperActions {
           lastHeartbeatAt: new Date(i.lastBeat),
           deadlineAt: new Date(i.deadline),
           quarantinedAt: i.quarantinedAt === null ? null : new Date(i.quarantinedAt),
+          timeoutS: i.timeoutS ?? TIMEOUT / 1000,
         })),
     );
   }
@@ -164,24 +172,42 @@ class World implements ReaperActions {
   }
 
   // ReaperActions
-  quarantine(c: ReaperCandidate, _h: ReaperHostRecord, at: Date): Promise<void> {
+  // ReaperActions: each effect and its decision record land together, like one transaction.
+  quarantine(
+    c: ReaperCandidate,
+    _h: ReaperHostRecord,
+    at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
     const i = this.instances.get(c.instanceId)!;
     this.effects.push(`quarantine:${i.id}`);
+    this.audit.push(decision);
     this.hosts.get(i.hostId)!.domains.delete(i.id);
     i.state = 'stopped';
     i.quarantinedAt = at.getTime();
-    return Promise.resolve();
+    return Promise.resolve('acted');
   }
-  revive(c: ReaperCandidate, _h: ReaperHostRecord | undefined, at: Date): Promise<void> {
+  revive(
+    c: ReaperCandidate,
+    _h: ReaperHostRecord | undefined,
+    at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
     const i = this.instances.get(c.instanceId)!;
     this.effects.push(`revive:${i.id}`);
+    this.audit.push(decision);
     this.hosts.get(i.hostId)!.domains.set(i.id, 'running');
     i.state = 'running';
     i.quarantinedAt = null;
     i.deadline = at.getTime() + TIMEOUT;
-    return Promise.resolve();
+    return Promise.resolve('acted');
   }
-  decommission(c: ReaperCandidate): Promise<void> {
+  decommission(
+    c: ReaperCandidate,
+    _reason: string,
+    _at: Date,
+    decision: AuditEventInput,
+  ): Promise<ReaperActOutcome> {
     if (this.failNextDecommission) {
       this.failNextDecommission = false;
       return Promise.reject(new Error('worker killed'));
@@ -189,9 +215,10 @@ class World implements ReaperActions {
     const i = this.instances.get(c.instanceId)!;
     if (i.state === 'decommissioning') throw new Error(`duplicate decommission of ${i.id}`);
     this.effects.push(`decommission:${i.id}`);
+    this.audit.push(decision);
     this.hosts.get(i.hostId)!.domains.delete(i.id);
     i.state = 'decommissioning';
-    return Promise.resolve();
+    return Promise.resolve('acted');
   }
 
   xen(): XenHostFactory {
@@ -329,6 +356,23 @@ describe('reaper', () => {
     ).toBe(true);
   });
 
+  it("startup grace lasts at least each instance's own timeout", async () => {
+    const ctx = setup([4], { mode: 'direct', startupGraceMs: 0 });
+    const long = ctx.world.instances.get('h1-vm0')!;
+    long.timeoutS = 600;
+    // Both silent through the restart, their domains gone: only the class-timeout one is judged at 3 min.
+    for (const i of [long, ctx.world.instances.get('h1-vm1')!]) {
+      i.deadline = ctx.clock.t - MIN;
+      ctx.world.hosts.get('h1')!.domains.delete(i.id);
+    }
+    await live(ctx, 4 * MIN, ['h1-vm0', 'h1-vm1']);
+    expect(ctx.world.effects).toEqual(['decommission:h1-vm1']);
+    const held = ctx.world.audit.filter((e) => e.objectId === 'h1-vm0').map((e) => e.after);
+    expect(held).toEqual([expect.objectContaining({ outcome: 'hold:startup-grace:destroy' })]);
+    await live(ctx, 7 * MIN, ['h1-vm0']);
+    expect(ctx.world.effects).toEqual(['decommission:h1-vm1', 'decommission:h1-vm0']);
+  });
+
   it('heartbeat endpoint down for 10 minutes: nothing destroyed, breaker open, heals with nothing destroyed', async () => {
     const ctx = setup([5, 5, 5], { mode: 'direct', aliveSilentGraceMs: 0 });
     await live(ctx, 4 * MIN);
@@ -459,7 +503,8 @@ describe('reaper', () => {
     // The second action dies with the worker; the first already happened.
     let calls = 0;
     const decommission = ctx.world.decommission.bind(ctx.world);
-    ctx.world.decommission = (c) => (++calls === 2 ? Promise.reject(new Error('killed')) : decommission(c));
+    ctx.world.decommission = (c, r, at, d) =>
+      ++calls === 2 ? Promise.reject(new Error('killed')) : decommission(c, r, at, d);
     await ctx.reaper.runCycle();
     expect(ctx.world.effects).toEqual(['decommission:h1-vm0']);
     ctx.world.decommission = decommission;

@@ -129,6 +129,7 @@ async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | u
         domainName: request.name,
         lifecycleClass: request.lifecycleClass,
         labels: request.labels,
+        heartbeatTimeoutS: request.heartbeatTimeoutS,
       });
       await tx.audit.append({
         actor: SYSTEM,

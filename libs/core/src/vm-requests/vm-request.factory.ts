@@ -1,4 +1,5 @@
 import { type NormConfig } from '../config';
+import { heartbeatTimeoutBoundsOf } from '../lifecycle/heartbeat';
 import { type Clock, type NormMetrics, systemClock } from '../ports';
 import { type Checklist } from '../approvals/step-kinds';
 import { checklistFromConfig } from '../approvals/checklist.factory';
@@ -34,6 +35,7 @@ export function vmRequestServiceFromConfig(
         vcpuOvercommitRatio: config.vcpuOvercommitRatio,
         antiAffinityMode: config.antiAffinityMode,
       },
+      heartbeatTimeoutBounds: heartbeatTimeoutBoundsOf(config),
     },
     { subscriptions: checklist.subscriptions, ...(metrics ? { metrics } : {}) },
   );

@@ -1,5 +1,6 @@
 import { type InventoryTx } from '../inventory/catalogue.port';
 import { type TokenStore } from '../identity/identity.port';
+import { type HeartbeatTimeouts } from '../lifecycle/heartbeat';
 import { type OutboxWriter } from '../outbox';
 import { type WebhookDeliveryWriter } from '../notifications/webhook-delivery.port';
 import { type PlanEntry, type QuotaUsage, type UsageScope } from './approval-pipeline';
@@ -26,6 +27,8 @@ export interface VmRequestRecord {
   antiAffinityGroup: string | null;
   labels: Record<string, string>;
   purpose: string | null;
+  /** The instance's own heartbeat timeout; null uses its lifecycle class's. */
+  heartbeatTimeoutS: number | null;
   state: VmRequestState;
   stateReason: string | null;
   idempotencyKey: string | null;
@@ -51,6 +54,7 @@ export interface NewVmRequest {
   antiAffinityGroup: string | null;
   labels: Record<string, string>;
   purpose: string | null;
+  heartbeatTimeoutS: number | null;
   idempotencyKey: string | null;
   requestHash: string | null;
   history: HistoryEntry[];
@@ -117,6 +121,12 @@ export interface InstanceRecord {
   ip: string | null;
   mac: string | null;
   lastHeartbeatAt: Date | null;
+  /** When the reaper starts to look at it: last beat (or start) + its timeout. */
+  heartbeatDeadlineAt: Date | null;
+  /** Its own timeout; null uses its lifecycle class's. */
+  heartbeatTimeoutS: number | null;
+  /** Deregistration targets that failed and are waiting for a retry: why it is still decommissioning. */
+  failingTargets: string[];
   labels: Record<string, string>;
   version: number;
   createdAt: Date;
@@ -131,6 +141,7 @@ export interface NewInstance {
   domainName: string;
   lifecycleClass: 'cattle' | 'pet';
   labels: Record<string, string>;
+  heartbeatTimeoutS: number | null;
 }
 
 export interface InstancePatch {
@@ -152,6 +163,17 @@ export interface InstanceStore {
   getByRequest(requestId: string): Promise<InstanceRecord | undefined>;
   list(filter: InstanceFilter): Promise<Page<InstanceRecord>>;
   update(id: string, expectedVersion: number, patch: InstancePatch): Promise<InstanceRecord | undefined>;
+  /**
+   * Sets the instance's own timeout (null: back to its class's) and moves its deadline to
+   * last beat + the timeout now in force, versioned like `update`. An instance that never beat
+   * gets no deadline: the reaper starts its clock afresh.
+   */
+  setHeartbeatTimeout(
+    id: string,
+    expectedVersion: number,
+    timeoutS: number | null,
+    classTimeouts: HeartbeatTimeouts,
+  ): Promise<InstanceRecord | undefined>;
 }
 
 export interface NewOperation {

@@ -4,6 +4,11 @@ import { type ActingContext } from '../identity/identity.service';
 import { actorOf } from '../identity/principal';
 import { DomainError, NotFound, ValidationFailed, Conflict } from '../errors';
 import { jobIdFor } from '../jobs';
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS,
+  type HeartbeatTimeoutBounds,
+  heartbeatTimeoutProblem,
+} from '../lifecycle/heartbeat';
 import { type Clock, type NormMetrics, noMetrics } from '../ports';
 import { approvalEvents, decidedSteps, type PlanChange } from '../notifications/approval-events';
 import { recordApprovalEvents } from '../notifications/approval-notifier';
@@ -43,6 +48,8 @@ export interface VmRequestInput {
   antiAffinityGroup?: string | null | undefined;
   labels?: Record<string, string> | undefined;
   purpose?: string | null | undefined;
+  /** The instance's own heartbeat timeout (ms, parsed from `"5m"`); absent uses its class's. */
+  heartbeatTimeoutMs?: number | undefined;
 }
 
 export interface SizeBounds {
@@ -54,6 +61,8 @@ export interface SizeBounds {
 
 export interface VmRequestServiceOptions {
   bounds: SizeBounds;
+  /** Where a requested heartbeat timeout must lie; absent, the settings' defaults. */
+  heartbeatTimeoutBounds?: HeartbeatTimeoutBounds;
   placement: PlacementOptions & { antiAffinityMode: AntiAffinityMode };
 }
 
@@ -139,6 +148,8 @@ export class VmRequestService {
         antiAffinityGroup: input.antiAffinityGroup ?? null,
         labels: input.labels ?? {},
         purpose: input.purpose ?? null,
+        heartbeatTimeoutS:
+          input.heartbeatTimeoutMs === undefined ? null : Math.round(input.heartbeatTimeoutMs / 1000),
         idempotencyKey: idempotencyKey ?? null,
         requestHash: hash,
         history: [this.entry(null, 'pending_approval', actor, 'requested')],
@@ -473,6 +484,13 @@ export class VmRequestService {
     if (input.memoryMb < b.minMemoryMb)
       issues.push({ path: 'memoryMb', message: `at least ${b.minMemoryMb}` });
     if (input.diskGb > b.maxDiskGb) issues.push({ path: 'diskGb', message: `at most ${b.maxDiskGb}` });
+    if (input.heartbeatTimeoutMs !== undefined) {
+      const problem = heartbeatTimeoutProblem(
+        input.heartbeatTimeoutMs,
+        this.options.heartbeatTimeoutBounds ?? DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS,
+      );
+      if (problem) issues.push({ path: 'heartbeatTimeout', message: problem });
+    }
     if (issues.length > 0) throw new ValidationFailed('the request is outside the allowed sizes', issues);
   }
 
@@ -502,6 +520,8 @@ export function requestHash(input: VmRequestInput): string {
     antiAffinityGroup: input.antiAffinityGroup ?? null,
     labels: Object.fromEntries(Object.entries(input.labels ?? {}).sort(([a], [b]) => a.localeCompare(b))),
     purpose: input.purpose ?? null,
+    // Only when given: a body without it hashes as it did before the field existed.
+    ...(input.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: input.heartbeatTimeoutMs }),
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }

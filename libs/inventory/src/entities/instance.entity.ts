@@ -35,6 +35,7 @@ export const INSTANCE_STATES = [
   where: `"lifecycle_class" = 'cattle' AND "state" = 'running'`,
 })
 @Check('ck_instances_state', `"state" IN (${INSTANCE_STATES.map((s) => `'${s}'`).join(', ')})`)
+@Check('ck_instances_heartbeat_timeout', `"heartbeat_timeout_s" IS NULL OR "heartbeat_timeout_s" > 0`)
 @Check('ck_instances_lifecycle_class', `"lifecycle_class" IN ('cattle', 'pet')`)
 export class InstanceEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'pk_instances' })

@@ -32,6 +32,7 @@ export const VM_REQUEST_STATES = [
 })
 @Check('ck_vm_requests_state', `"state" IN (${VM_REQUEST_STATES.map((s) => `'${s}'`).join(', ')})`)
 @Check('ck_vm_requests_lifecycle_class', `"lifecycle_class" IN ('cattle', 'pet')`)
+@Check('ck_vm_requests_heartbeat_timeout', `"heartbeat_timeout_s" IS NULL OR "heartbeat_timeout_s" > 0`)
 @Check('ck_vm_requests_size', `"vcpus" > 0 AND "memory_mb" > 0 AND "disk_gb" > 0`)
 export class VmRequestEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'pk_vm_requests' })
@@ -66,6 +67,10 @@ export class VmRequestEntity {
 
   @Column('jsonb', { default: () => `'{}'` })
   labels!: Record<string, string>;
+
+  /** The instance's own heartbeat timeout, copied to it at creation; null uses its class's. */
+  @Column('integer', { name: 'heartbeat_timeout_s', nullable: true })
+  heartbeatTimeoutS!: number | null;
 
   @Column('text', { nullable: true })
   purpose!: string | null;

@@ -40,13 +40,13 @@ function toRecord(r: Row): DeregistrationRecord {
 export class PgDeregistrationStore implements DeregistrationStore {
   constructor(private readonly ds: DataSource) {}
 
-  async ensure(instanceId: string, targets: readonly string[]): Promise<void> {
+  async ensure(instanceId: string, targets: readonly string[], retryFrom: Date): Promise<void> {
     if (targets.length === 0) return;
     await this.ds.query(
-      `INSERT INTO "deregistrations" ("instance_id", "target")
-       SELECT $1, t FROM unnest($2::text[]) AS t
+      `INSERT INTO "deregistrations" ("instance_id", "target", "next_attempt_at")
+       SELECT $1, t, $3 FROM unnest($2::text[]) AS t
        ON CONFLICT ("instance_id", "target") DO NOTHING`,
-      [instanceId, targets],
+      [instanceId, targets, retryFrom],
     );
   }
 

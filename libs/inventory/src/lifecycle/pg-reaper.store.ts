@@ -15,6 +15,7 @@ interface CandidateRow {
   last_heartbeat_at: Date | null;
   heartbeat_deadline_at: Date;
   quarantined_at: Date | null;
+  timeout_s: number;
 }
 
 interface HostRow {
@@ -57,7 +58,8 @@ export class PgReaperStore implements ReaperStore {
       [this.timeouts.cattleS, this.timeouts.petS],
     );
     const cols = `i."id", i."name", i."host_id", i."domain_name", i."lifecycle_class", i."last_heartbeat_at",
-      i."heartbeat_deadline_at"`;
+      i."heartbeat_deadline_at", COALESCE(i."heartbeat_timeout_s",
+        CASE WHEN i."lifecycle_class" = 'cattle' THEN $4::int ELSE $5::int END) AS "timeout_s"`;
     const rows = await this.ds.query<CandidateRow[]>(
       `(SELECT ${cols}, NULL::timestamptz AS "quarantined_at" FROM "instances" i
          WHERE i."lifecycle_class" = 'cattle' AND i."state" = 'running' AND i."heartbeat_deadline_at" <= $1
@@ -73,7 +75,7 @@ export class PgReaperStore implements ReaperStore {
                         ORDER BY o."created_at" DESC LIMIT 1) q ON TRUE
          WHERE i."state" = 'stopped' AND q."requested_by" = $3
          LIMIT $2)`,
-      [now, limit, REAPER_ACTOR],
+      [now, limit, REAPER_ACTOR, this.timeouts.cattleS, this.timeouts.petS],
     );
     return rows.map((r) => ({
       instanceId: r.id,
@@ -84,6 +86,7 @@ export class PgReaperStore implements ReaperStore {
       lastHeartbeatAt: r.last_heartbeat_at,
       deadlineAt: r.heartbeat_deadline_at,
       quarantinedAt: r.quarantined_at,
+      timeoutS: r.timeout_s,
     }));
   }
 

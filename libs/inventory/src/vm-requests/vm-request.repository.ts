@@ -1,5 +1,6 @@
 import {
   DomainError,
+  type HeartbeatTimeouts,
   type HostProvisionCounter,
   type InstanceFilter,
   type InstancePatch,
@@ -43,6 +44,7 @@ interface RequestRow {
   anti_affinity_group: string | null;
   labels: Record<string, string>;
   purpose: string | null;
+  heartbeat_timeout_s: number | null;
   state: VmRequestRecord['state'];
   state_reason: string | null;
   idempotency_key: string | null;
@@ -70,6 +72,7 @@ function toRequest(r: RequestRow): VmRequestRecord {
     antiAffinityGroup: r.anti_affinity_group,
     labels: r.labels,
     purpose: r.purpose,
+    heartbeatTimeoutS: r.heartbeat_timeout_s,
     state: r.state,
     stateReason: r.state_reason,
     idempotencyKey: r.idempotency_key,
@@ -119,8 +122,9 @@ export class PgVmRequestStore implements VmRequestStore {
     try {
       const rows: RequestRow[] = await this.manager.query(
         `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
-           "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+           "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
+           "heartbeat_timeout_s")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
         [
           r.name,
           r.ownerId,
@@ -136,6 +140,7 @@ export class PgVmRequestStore implements VmRequestStore {
           r.idempotencyKey,
           r.requestHash,
           JSON.stringify(r.history),
+          r.heartbeatTimeoutS,
         ],
       );
       return toRequest(rows[0]!);
@@ -308,6 +313,9 @@ interface InstanceRow {
   ip: string | null;
   mac: string | null;
   last_heartbeat_at: Date | null;
+  heartbeat_deadline_at: Date | null;
+  heartbeat_timeout_s: number | null;
+  failing_targets: string[];
   labels: Record<string, string>;
   version: number;
   created_at: Date;
@@ -315,7 +323,10 @@ interface InstanceRow {
 }
 
 const INSTANCE_COLUMNS = `"id", "vm_request_id", "name", "owner_id", "host_id", "domain_name", "domid", "lifecycle_class",
-  "state", "disk_volume", host("ip") AS "ip", "mac", "last_heartbeat_at", "labels", "version", "created_at", "updated_at"`;
+  "state", "disk_volume", host("ip") AS "ip", "mac", "last_heartbeat_at", "heartbeat_deadline_at", "heartbeat_timeout_s", "labels", "version", "created_at",
+  "updated_at",
+  ARRAY(SELECT d."target" FROM "deregistrations" d WHERE d."instance_id" = "instances"."id" AND d."status" = 'failed'
+        ORDER BY d."target") AS "failing_targets"`;
 
 function toInstance(r: InstanceRow): InstanceRecord {
   return {
@@ -332,6 +343,9 @@ function toInstance(r: InstanceRow): InstanceRecord {
     ip: r.ip,
     mac: r.mac,
     lastHeartbeatAt: r.last_heartbeat_at,
+    heartbeatDeadlineAt: r.heartbeat_deadline_at,
+    heartbeatTimeoutS: r.heartbeat_timeout_s,
+    failingTargets: r.failing_targets,
     labels: r.labels,
     version: r.version,
     createdAt: r.created_at,
@@ -345,8 +359,9 @@ export class PgInstanceStore implements InstanceStore {
   async create(i: NewInstance): Promise<InstanceRecord> {
     try {
       const rows: InstanceRow[] = await this.manager.query(
-        `INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "labels")
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${INSTANCE_COLUMNS}`,
+        `INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "labels",
+           "heartbeat_timeout_s")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${INSTANCE_COLUMNS}`,
         [
           i.vmRequestId,
           i.name,
@@ -355,6 +370,7 @@ export class PgInstanceStore implements InstanceStore {
           i.domainName,
           i.lifecycleClass,
           JSON.stringify(i.labels),
+          i.heartbeatTimeoutS,
         ],
       );
       return toInstance(rows[0]!);
@@ -424,6 +440,24 @@ export class PgInstanceStore implements InstanceStore {
     const result: unknown = await this.manager.query(
       `UPDATE "instances" SET ${sets.join(', ')} WHERE "id" = $1 AND "version" = $2 RETURNING ${INSTANCE_COLUMNS}`,
       params,
+    );
+    const row = rowsOf<InstanceRow>(result)[0];
+    return row ? toInstance(row) : undefined;
+  }
+
+  async setHeartbeatTimeout(
+    id: string,
+    expectedVersion: number,
+    timeoutS: number | null,
+    classTimeouts: HeartbeatTimeouts,
+  ): Promise<InstanceRecord | undefined> {
+    // The same arithmetic as a beat's (pg-heartbeat.store), so the next beat lands on the same rule.
+    const result: unknown = await this.manager.query(
+      `UPDATE "instances" SET "version" = "version" + 1, "updated_at" = now(), "heartbeat_timeout_s" = $3::int,
+         "heartbeat_deadline_at" = "last_heartbeat_at" + make_interval(secs => COALESCE($3::int,
+           CASE WHEN "lifecycle_class" = 'cattle' THEN $4::int ELSE $5::int END))
+       WHERE "id" = $1 AND "version" = $2 RETURNING ${INSTANCE_COLUMNS}`,
+      [id, expectedVersion, timeoutS, classTimeouts.cattleS, classTimeouts.petS],
     );
     const row = rowsOf<InstanceRow>(result)[0];
     return row ? toInstance(row) : undefined;
