@@ -10,7 +10,7 @@ import {
   type VmRequestUnitOfWork,
 } from '../vm-requests/vm-request.port';
 import { type VmRequestService } from '../vm-requests/vm-request.service';
-import { type HostLimiter } from './host-limiter';
+import { type HostSlots } from './host-slots.port';
 
 export interface ProvisionOptions {
   /** BullMQ's attempts for the job: the last attempt compensates even on a transient error. */
@@ -24,7 +24,7 @@ export interface ProvisionDeps {
   requests: VmRequestService;
   /** Undefined in a worker started without Xen access: the job waits (transient) for one that has it. */
   xen: XenHostFactory | undefined;
-  limiter: HostLimiter;
+  limiter: HostSlots;
   clock: Clock;
   log: Logger;
   options: ProvisionOptions;
