@@ -48,6 +48,81 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
 }
 
 /**
+ * The chain lock serialises every audited write in the system from its first append to its
+ * commit. A VM request's transaction appends early (the request, each approval step) and then
+ * does most of its work (quota, placement, outbox), so appending at once would serialise all
+ * of that. This log keeps the events and writes them at the end, in order, under one lock, one
+ * head read and one INSERT; the unit of work calls `flush()` as the transaction's last step.
+ */
+export class PgDeferredAuditLog implements AuditLog {
+  private readonly events: AuditEventInput[] = [];
+
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  append(event: AuditEventInput): Promise<void> {
+    // Copied now: the caller may change its objects after appending.
+    this.events.push({ ...event, before: asStored(event.before), after: asStored(event.after) });
+    return Promise.resolve();
+  }
+
+  async flush(): Promise<void> {
+    const events = this.events.splice(0);
+    if (events.length === 0) return;
+    if (!this.manager.queryRunner?.isTransactionActive)
+      throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
+    await this.manager.query(CHAIN_LOCK_SQL);
+    const head: Array<{ hash: string }> = await this.manager.query(
+      `SELECT "hash" FROM "audit_events" ORDER BY "seq" DESC LIMIT 1`,
+    );
+    let prevHash = head[0]?.hash ?? GENESIS_HASH;
+    const at = this.now();
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    for (const event of events) {
+      const fields = {
+        at,
+        actor: event.actor,
+        action: event.action,
+        objectType: event.objectType,
+        objectId: event.objectId,
+        before: event.before ?? null,
+        after: event.after ?? null,
+        reason: event.reason ?? null,
+        requestId: event.requestId ?? null,
+      };
+      const hash = chainHash(prevHash, fields);
+      const b = values.length;
+      rows.push(
+        `($${b + 1}::timestamptz, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::jsonb, $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11})`,
+      );
+      values.push(
+        fields.at,
+        fields.actor,
+        fields.action,
+        fields.objectType,
+        fields.objectId,
+        fields.before === null ? null : JSON.stringify(fields.before),
+        fields.after === null ? null : JSON.stringify(fields.after),
+        fields.reason,
+        fields.requestId,
+        prevHash,
+        hash,
+      );
+      prevHash = hash;
+    }
+    // One statement: rows take their sequence numbers in VALUES order, which is the chain's order.
+    await this.manager.query(
+      `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
+       VALUES ${rows.join(', ')}`,
+      values,
+    );
+  }
+}
+
+/**
  * Appends audit events in the caller's transaction: pass the transaction's EntityManager,
  * as with OutboxWriterRepository, so the event commits or rolls back with the change:
  *

@@ -21,6 +21,7 @@ import {
   type VmRequestUnitOfWork,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { PgDeferredAuditLog } from '../audit/audit.repository';
 import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
 import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
@@ -521,6 +522,14 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
   constructor(private readonly dataSource: DataSource) {}
 
   run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((manager) => work(vmRequestTx(manager)));
+    return this.dataSource.transaction(async (manager) => {
+      // Audit events are written last, so the chain lock (global) is held only for their
+      // insert and the commit, not for quota, placement and the outbox (see PgDeferredAuditLog).
+      // Every transaction here thus takes the placement lock, if at all, before the chain lock.
+      const audit = new PgDeferredAuditLog(manager);
+      const result = await work({ ...vmRequestTx(manager), audit });
+      await audit.flush();
+      return result;
+    });
   }
 }
