@@ -170,6 +170,11 @@ async function reconcile(
   const volume = `${instance.domainName}-disk0`;
   const { prefix, secret } = generateToken();
   const secretHash = await hashSecret(secret);
+  // The volume's name is recorded before it is created, not after: a Postgres write inside the
+  // slot would keep the host idle while it waits for a connection (bench/provision showed slots
+  // sitting free), and compensation removes a recorded volume that was never made as a no-op.
+  if (instance.diskVolume !== `${golden.vg}/${volume}`)
+    instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
   const domain = await slot(async () => {
     await step('create-disk');
     const existing = await host.logicalVolumes(golden.vg);
@@ -180,8 +185,6 @@ async function reconcile(
         sizeMb: request.diskGb * 1024,
         snapshotOf: golden.lv,
       });
-    if (instance.diskVolume !== `${golden.vg}/${volume}`)
-      instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
 
     await step('create-domain');
     const listed = await host.listDomains();
