@@ -51,8 +51,9 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
  * The chain lock serialises every audited write in the system from its first append to its
  * commit. A VM request's transaction appends early (the request, each approval step) and then
  * does most of its work (quota, placement, outbox), so appending at once would serialise all
- * of that. This log keeps the events and writes them at the end, in order, under one lock, one
- * head read and one INSERT; the unit of work calls `flush()` as the transaction's last step.
+ * of that. This log keeps the events and writes them at the end, in order, with the same head
+ * protocol as PgAuditLog.append (lock `audit_head`, chain onto it, move it) but one INSERT for
+ * all of them; the unit of work calls `flush()` as the transaction's last step.
  */
 export class PgDeferredAuditLog implements AuditLog {
   private readonly events: AuditEventInput[] = [];
@@ -73,11 +74,10 @@ export class PgDeferredAuditLog implements AuditLog {
     if (events.length === 0) return;
     if (!this.manager.queryRunner?.isTransactionActive)
       throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
-    await this.manager.query(CHAIN_LOCK_SQL);
-    const head: Array<{ hash: string }> = await this.manager.query(
-      `SELECT "hash" FROM "audit_events" ORDER BY "seq" DESC LIMIT 1`,
-    );
-    let prevHash = head[0]?.hash ?? GENESIS_HASH;
+    const head: Array<{ seq: string; hash: string }> = await this.manager.query(LOCK_HEAD_SQL);
+    // Fail closed, as PgAuditLog.append does: appending without the anchor would hide whatever removed it.
+    if (!head[0]) throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
+    let prevHash = head[0].hash;
     const at = this.now();
     const values: unknown[] = [];
     const rows: string[] = [];
@@ -114,10 +114,16 @@ export class PgDeferredAuditLog implements AuditLog {
       prevHash = hash;
     }
     // One statement: rows take their sequence numbers in VALUES order, which is the chain's order.
-    await this.manager.query(
+    const inserted: Array<{ seq: string; hash: string }> = await this.manager.query(
       `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
-       VALUES ${rows.join(', ')}`,
+       VALUES ${rows.join(', ')} RETURNING "seq", "hash"`,
       values,
+    );
+    const last = inserted.find((r) => r.hash === prevHash);
+    if (!last) throw new Error('the audit insert did not return its last event');
+    await this.manager.query(
+      `UPDATE "audit_head" SET "seq" = $1, "hash" = $2, "updated_at" = $3 WHERE "id" = 1`,
+      [last.seq, last.hash, at],
     );
   }
 }
