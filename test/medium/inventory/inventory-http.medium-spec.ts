@@ -155,20 +155,6 @@ describe('inventory over HTTP', () => {
     expect(JSON.stringify(net.body)).toContain('gateway');
   });
 
-  it("sets a host's provisioning cap through its limits, and refuses a bad one", async () => {
-    const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
-    const set = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: 3 } });
-    expect(set.status).toBe(200);
-    expect(set.body.limits).toMatchObject({ provisionConcurrency: 3 });
-    for (const bad of [0, 1.5, 'two', 65]) {
-      const res = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: bad } });
-      expect(res.status).toBe(400);
-      expect(JSON.stringify(res.body)).toContain('provisionConcurrency');
-    }
-    expect((await call('GET', `/v1/hosts/${h!.id}`)).body.limits).toMatchObject({ provisionConcurrency: 3 });
-    await call('PATCH', `/v1/hosts/${h!.id}`, { limits: {} });
-  });
-
   it('drains a host in maintenance from placement and back', async () => {
     const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
     const preview = '/v1/placement/preview?memoryMb=1024&vcpus=1&diskGb=10';
@@ -255,6 +241,20 @@ describe('inventory over HTTP', () => {
     expect(
       (await call('PATCH', '/v1/hosts/00000000-0000-4000-8000-000000000000', { labels: {} })).status,
     ).toBe(404);
+  });
+
+  it("sets a host's provisioning cap through its limits, and refuses a bad one", async () => {
+    const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
+    const set = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: 3 } });
+    expect(set.status).toBe(200);
+    expect(set.body.limits).toMatchObject({ provisionConcurrency: 3 });
+    for (const bad of [0, 1.5, 'two', 65]) {
+      const res = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: bad } });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain('provisionConcurrency');
+    }
+    expect((await call('GET', `/v1/hosts/${h!.id}`)).body.limits).toMatchObject({ provisionConcurrency: 3 });
+    await call('PATCH', `/v1/hosts/${h!.id}`, { limits: {} });
   });
 
   it('DELETE is refused while Norm has live instances or requests in flight there, then succeeds and keeps the history', async () => {
