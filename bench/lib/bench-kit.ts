@@ -79,8 +79,11 @@ export async function drive(
     headers?: Record<string, string>;
     method?: 'GET' | 'POST';
     body?: string;
+    /** Called before every request: for bodies or headers that must differ each time (unique names, keys). */
+    perRequest?: () => { body?: string; headers?: Record<string, string> };
   },
 ): Promise<LoadResult> {
+  const perRequest = options.perRequest;
   const result = await autocannon({
     url,
     connections: options.connections,
@@ -88,6 +91,22 @@ export async function drive(
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.method ? { method: options.method } : {}),
     ...(options.body !== undefined ? { body: options.body } : {}),
+    ...(perRequest
+      ? {
+          requests: [
+            {
+              setupRequest: (req: autocannon.Request): autocannon.Request => {
+                const next = perRequest();
+                return {
+                  ...req,
+                  ...(next.body !== undefined ? { body: next.body } : {}),
+                  ...(next.headers ? { headers: { ...req.headers, ...next.headers } } : {}),
+                };
+              },
+            },
+          ],
+        }
+      : {}),
   });
   return {
     rps: result.requests.average,

@@ -17,6 +17,7 @@ import {
   grantsForRoles,
   HostLimiter,
   loadConfig,
+  noMetrics,
   silentLogger,
   vmRequestServiceFromConfig,
   type XenHost,
@@ -35,13 +36,56 @@ const CREATE_MS = 1_500;
 const REQUESTERS = 20;
 const TIME_BUDGET_MS = 300_000;
 
-/** Arms `count` one-shot holds on `xl create`, each released CREATE_MS after it catches one. */
-function slowCreates(fleet: SimulatedFleet, count: number): void {
-  for (const h of fleet.hosts)
+/** When each host was inside an `xl create` (ms since the run started), to see where time goes. */
+type CreateTimeline = Map<string, Array<[number, number]>>;
+
+/**
+ * Arms `count` one-shot holds on `xl create`, each released CREATE_MS after it catches one,
+ * and records when each hold began and ended.
+ */
+function slowCreates(fleet: SimulatedFleet, count: number, origin: () => number): CreateTimeline {
+  const timeline: CreateTimeline = new Map();
+  for (const h of fleet.hosts) {
+    const spans: Array<[number, number]> = [];
+    timeline.set(h.name, spans);
     for (let i = 0; i < count; i++) {
       const hang = h.sim.faults.hangNext((argv) => argv.includes('xl') && argv.includes('create'));
-      void hang.caught.then(() => setTimeout(() => hang.release(), CREATE_MS));
+      void hang.caught.then(() => {
+        const began = performance.now() - origin();
+        setTimeout(() => {
+          spans.push([began, performance.now() - origin()]);
+          hang.release();
+        }, CREATE_MS);
+      });
     }
+  }
+  return timeline;
+}
+
+/**
+ * Where the wall time went, from the hosts' side: when the first create began (start-up
+ * latency), and how long hosts sat with a free slot between their first and last create
+ * (each host can run PER_HOST at once, so a free slot there is time the pipeline lost).
+ */
+function describeTimeline(timeline: CreateTimeline, wallMs: number): string {
+  const firsts: number[] = [];
+  const tails: number[] = [];
+  let idleSlotMs = 0;
+  for (const spans of timeline.values()) {
+    if (spans.length === 0) continue;
+    const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+    firsts.push(sorted[0]![0]);
+    const last = Math.max(...sorted.map((s) => s[1]));
+    tails.push(wallMs - last);
+    const busy = sorted.reduce((sum, [a, b]) => sum + (b - a), 0);
+    idleSlotMs += (last - sorted[0]![0]) * PER_HOST - busy;
+  }
+  const f = (v: number): string => (v / 1000).toFixed(2);
+  return (
+    `first xl create after ${f(Math.min(...firsts))}–${f(Math.max(...firsts))} s; ` +
+    `free host slots between first and last create ${f(idleSlotMs / timeline.size)} slot·s per host; ` +
+    `last create → done ${f(Math.min(...tails))}–${f(Math.max(...tails))} s`
+  );
 }
 
 function pct(values: number[], p: number): number {
@@ -49,7 +93,10 @@ function pct(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function ideal(fleet: SimulatedFleet, factory: SshXenHostFactory): Promise<number> {
+async function ideal(
+  fleet: SimulatedFleet,
+  factory: SshXenHostFactory,
+): Promise<{ ms: number; timeline: string }> {
   const limiter = new HostLimiter(PER_HOST, 1_000);
   const hosts: XenHost[] = fleet.hosts.map((h) =>
     factory.forHost({
@@ -61,8 +108,9 @@ async function ideal(fleet: SimulatedFleet, factory: SshXenHostFactory): Promise
       sudo: false,
     }),
   );
-  slowCreates(fleet, VMS / HOSTS);
-  const start = performance.now();
+  let start = 0;
+  const timeline = slowCreates(fleet, VMS / HOSTS, () => start);
+  start = performance.now();
   await Promise.all(
     Array.from({ length: VMS }, (_, i) => {
       const host = hosts[i % HOSTS]!;
@@ -93,7 +141,8 @@ async function ideal(fleet: SimulatedFleet, factory: SshXenHostFactory): Promise
       });
     }),
   );
-  return performance.now() - start;
+  const ms = performance.now() - start;
+  return { ms, timeline: describeTimeline(timeline, ms) };
 }
 
 async function main(): Promise<void> {
@@ -128,7 +177,10 @@ async function main(): Promise<void> {
     NORM_QUOTA_PER_PRINCIPAL: 'instances=100000',
     NORM_OUTBOX_POLL_INTERVAL: '1s',
   });
-  const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 40 } });
+  // The requesters' side and the worker each get their own pool, as the api and worker
+  // processes do: 200 creations queued on the placement lock must not hold the worker's connections.
+  const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
+  const workerDs = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
   const factory = new SshXenHostFactory(sshOptions({ privateKey: fleet.hosts[0]!.privateKey }), {
     configDir: fleet.hosts[0]!.configDir,
   });
@@ -136,7 +188,9 @@ async function main(): Promise<void> {
   try {
     await ds.initialize();
     await ds.runMigrations({ transaction: 'each' });
-    const idealMs = await ideal(fleet, factory);
+    await workerDs.initialize();
+    const idealRun = await ideal(fleet, factory);
+    const idealMs = idealRun.ms;
 
     const hostRepo = new HostRepository(ds.manager);
     for (const h of fleet.hosts)
@@ -202,10 +256,16 @@ async function main(): Promise<void> {
       };
     });
 
-    runtime = new WorkerRuntime(config, ds, silentLogger, factory);
+    let start = 0;
+    const stepAt = new Map<string, number[]>();
+    runtime = new WorkerRuntime(config, workerDs, silentLogger, factory, noMetrics, (step) => {
+      const at = stepAt.get(step) ?? [];
+      at.push(performance.now() - start);
+      stepAt.set(step, at);
+    });
     runtime.start();
-    slowCreates(fleet, VMS / HOSTS);
-    const start = performance.now();
+    const timeline = slowCreates(fleet, VMS / HOSTS, () => start);
+    start = performance.now();
     const committedAt = new Map<string, number>();
     await Promise.all(
       Array.from({ length: VMS }, (_, i) =>
@@ -265,6 +325,13 @@ async function main(): Promise<void> {
     console.log(
       `norm  (API service → outbox → BullMQ → worker): ${(normMs / 1000).toFixed(2)} s, failed ${failed}, hosts used ${hostsSeen.size}`,
     );
+    // When each step began, across the 200 jobs: where a job waits before reaching its host.
+    for (const [step, at] of stepAt)
+      console.log(
+        `  step ${step.padEnd(13)} began first ${(pct(at, 0) / 1000).toFixed(2)} s, p50 ${(pct(at, 50) / 1000).toFixed(2)} s, last ${(pct(at, 100) / 1000).toFixed(2)} s`,
+      );
+    console.log(`  ideal: ${idealRun.timeline}`);
+    console.log(`  norm:  ${describeTimeline(timeline, normMs)}`);
     console.log(
       `  of which creating the ${VMS} requests (approval, placement, outbox): ${(createdMs / 1000).toFixed(2)} s`,
     );
@@ -278,6 +345,7 @@ async function main(): Promise<void> {
     await factory.close();
     await fleet.stop();
     await ds.destroy().catch(() => undefined);
+    await workerDs.destroy().catch(() => undefined);
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
     await admin.end();
     const { Redis } = await import('ioredis');

@@ -8,7 +8,6 @@ import {
   heartbeatTimeoutsOf,
   handlePipelineProbe,
   handleVmProvision,
-  HostLimiter,
   vmRequestServiceFromConfig,
   type JobHandlers,
   type Logger,
@@ -40,6 +39,7 @@ import {
   PgApprovalQueue,
   OperationRepository,
   PgAuditLog,
+  PgHostSlots,
   PgLeaderLock,
   PgOutboxStore,
   PgReaperStore,
@@ -57,6 +57,11 @@ import { type DataSource } from 'typeorm';
 const JOB_ATTEMPTS = 5;
 /** A guest that has not shut down on ACPI within a minute is not going to; it is forced off. */
 const GUEST_SHUTDOWN_TIMEOUT_MS = 60_000;
+/**
+ * A free host slot is announced by NOTIFY at once; this poll only finds slots freed by a worker
+ * that died (its session ended without a word), so a second is plenty.
+ */
+const HOST_SLOT_POLL_MS = 1_000;
 
 /** The chaos tests' hook: log, then never return, so a kill -9 lands exactly before `step`. */
 function pauseAt(step: ProvisionStep, log: Logger): (s: ProvisionStep, requestId: string) => Promise<void> {
@@ -64,6 +69,19 @@ function pauseAt(step: ProvisionStep, log: Logger): (s: ProvisionStep, requestId
     if (s !== step) return Promise.resolve();
     log.warn('provision paused for a test', { step, requestId });
     return new Promise<void>(() => undefined);
+  };
+}
+
+function beforeStep(
+  pause: ((s: ProvisionStep, requestId: string) => Promise<void>) | undefined,
+  observe: ((s: ProvisionStep, requestId: string) => void) | undefined,
+): { beforeStep?: (s: ProvisionStep, requestId: string) => Promise<void> } {
+  if (!pause && !observe) return {};
+  return {
+    beforeStep: (s, requestId) => {
+      observe?.(s, requestId);
+      return pause ? pause(s, requestId) : Promise.resolve();
+    },
   };
 }
 
@@ -88,18 +106,23 @@ export class WorkerRuntime {
   private webhookSender: Promise<unknown> | undefined;
   private readonly webhooks: WebhookDeliveryService;
   private readonly approvals: ApprovalService;
+  private readonly slots: PgHostSlots;
   private readonly vmRequests: {
     uow: PgVmRequestUnitOfWork;
     requests: ReturnType<typeof vmRequestServiceFromConfig>;
   };
 
-  /** `xen` is optional so a runtime without Xen access (tests of the job path) runs no host sync. */
+  /**
+   * `xen` is optional so a runtime without Xen access (tests of the job path) runs no host sync.
+   * `observeProvisionStep` lets a benchmark time the steps; it must not block.
+   */
   constructor(
     private readonly config: NormConfig,
     private readonly dataSource: DataSource,
     private readonly log: Logger,
     private readonly xen?: XenHostFactory,
     metrics: NormMetrics = noMetrics,
+    observeProvisionStep?: (step: ProvisionStep, requestId: string) => void,
   ) {
     const operations = new OperationRepository(dataSource);
     const uow = new PgVmRequestUnitOfWork(dataSource);
@@ -156,7 +179,15 @@ export class WorkerRuntime {
       log,
       audit: (event) => PgAuditLog.appendAlone(dataSource, event),
     });
-    const limiter = new HostLimiter(config.provisionHostConcurrency, config.provisionGlobalConcurrency);
+    // The caps hold across every worker process (Postgres advisory locks), not per process.
+    this.slots = new PgHostSlots({
+      databaseUrl: config.databaseUrl,
+      defaultPerHost: config.provisionHostConcurrency,
+      globalCap: config.provisionGlobalConcurrency,
+      pollMs: HOST_SLOT_POLL_MS,
+      logger: log,
+    });
+    const limiter = this.slots;
     const handlers: Partial<JobHandlers> = {
       PipelineProbe: handlePipelineProbe(operations),
       VmProvision: handleVmProvision({
@@ -167,7 +198,10 @@ export class WorkerRuntime {
         clock: systemClock,
         log,
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
-        ...(config.testPauseProvisionAt ? { beforeStep: pauseAt(config.testPauseProvisionAt, log) } : {}),
+        ...beforeStep(
+          config.testPauseProvisionAt ? pauseAt(config.testPauseProvisionAt, log) : undefined,
+          observeProvisionStep,
+        ),
       }),
       ApprovalStepRun: handleApprovalStepRun(this.approvals),
       InstanceAction: handleInstanceAction({
@@ -262,6 +296,7 @@ export class WorkerRuntime {
     this.log.info('worker stopped', { how, graceMs: this.config.shutdownGraceMs });
     await this.publisher.close();
     await this.store.close();
+    await this.slots.close();
     await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
 

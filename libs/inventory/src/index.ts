@@ -7,6 +7,7 @@ export * from './audit/audit.repository';
 export * from './identity/identity.repository';
 export * from './hosts/host.repository';
 export * from './hosts/pg-leader-lock';
+export * from './hosts/pg-host-slots';
 export * from './hosts/pg-inventory.unit-of-work';
 export * from './images/image.repository';
 export * from './ipam/ipam.repository';

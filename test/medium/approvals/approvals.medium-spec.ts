@@ -173,6 +173,41 @@ steps:
     expect(after.history.filter((h) => h.to === 'approved')).toHaveLength(1);
   });
 
+  it('cancel racing the approval: one consistent history, a job exactly when it was approved', async () => {
+    const { requests, approvals } = world(`
+steps:
+  - {name: ops, kind: group, groups: [ops]}
+`);
+    for (let i = 0; i < 12; i++) {
+      const owner = aPrincipal();
+      const { request } = await requests.create(owner, aRequest(cat));
+      expect(request.state).toBe('pending_approval');
+      // Alternate who starts first, so both orders of the race are exercised.
+      const cancel = () => requests.cancel(owner, request.id, 'changed my mind');
+      const approve = () =>
+        approvals.decide(approver('ops'), request.id, { step: 'ops', decision: 'approve' });
+      const results = await Promise.allSettled(i % 2 === 0 ? [cancel(), approve()] : [approve(), cancel()]);
+
+      const after = await requests.get(owner, request.id);
+      const path = after.history.map((h) => h.to).filter((to) => to !== 'pending_approval');
+      // Cancel first: approval refused. Approval first: the cancel either read it and cancels the
+      // approved request (allowed until provisioning starts), or lost the version race and is refused.
+      expect([['cancelled'], ['approved'], ['approved', 'cancelled']]).toContainEqual(path);
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(refused).toHaveLength(path.length === 2 ? 0 : 1);
+      for (const r of refused) expect(r.reason).toMatchObject({ code: 'InvalidTransition' });
+
+      const jobs: Array<{ n: number }> = await db.dataSource.query(
+        `SELECT count(*)::int AS n FROM "outbox" WHERE "job_id" = 'VmProvision.' || $1`,
+        [request.id],
+      );
+      // Approval places and enqueues in its own transaction; a request cancelled while pending has neither.
+      const approved = path[0] === 'approved';
+      expect(jobs[0]?.n).toBe(approved ? 1 : 0);
+      expect(after.hostId === null).toBe(!approved);
+    }
+  });
+
   it('a rejection needs a comment and ends the request with it', async () => {
     const { requests, approvals } = world(policy);
     const { request } = await requests.create(aPrincipal(), aRequest(cat));

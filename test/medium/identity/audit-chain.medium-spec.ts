@@ -1,4 +1,4 @@
-import { PgAuditLog, PgAuditReader } from '@norm/inventory';
+import { PgAuditLog, PgAuditReader, PgDeferredAuditLog } from '@norm/inventory';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../harness/test-database';
 
@@ -208,5 +208,44 @@ describe('audit head: deleting the newest events (Postgres)', () => {
     });
     // Fail closed: no event is appended without the anchor, so nothing can paper over the gap.
     await expect(append(100)).rejects.toThrow(/audit_head row is missing/);
+  });
+});
+
+describe('deferred audit appends (Postgres)', () => {
+  const db = useTestDatabase();
+  const reader = (): PgAuditReader => new PgAuditReader(db.dataSource);
+
+  it('deferred appends (written at commit, several per INSERT) interleave with immediate ones in one chain', async () => {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        db.dataSource.transaction(async (tx) => {
+          if (i % 3 === 0) {
+            await new PgAuditLog(tx).append({
+              actor: 'now',
+              action: 'thing.now',
+              objectType: 'thing',
+              objectId: `n-${i}`,
+            });
+            return;
+          }
+          const audit = new PgDeferredAuditLog(tx);
+          for (let k = 0; k < 3; k++)
+            await audit.append({
+              actor: 'later',
+              action: `thing.step${k}`,
+              objectType: 'thing',
+              objectId: `d-${i}`,
+              after: { k, nested: { b: 2, a: 1 } },
+            });
+          await audit.flush();
+        }),
+      ),
+    );
+    const verification = await reader().verify();
+    expect(verification).toMatchObject({ ok: true, checked: 7 + 13 * 3 });
+    const steps = await db.dataSource.query<Array<{ action: string }>>(
+      `SELECT "action" FROM "audit_events" WHERE "object_id" = 'd-1' ORDER BY "seq"`,
+    );
+    expect(steps.map((r) => r.action)).toEqual(['thing.step0', 'thing.step1', 'thing.step2']);
   });
 });

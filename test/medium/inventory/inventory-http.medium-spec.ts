@@ -243,6 +243,20 @@ describe('inventory over HTTP', () => {
     ).toBe(404);
   });
 
+  it("sets a host's provisioning cap through its limits, and refuses a bad one", async () => {
+    const [h] = (await call('GET', '/v1/hosts')).body as unknown as Array<{ id: string }>;
+    const set = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: 3 } });
+    expect(set.status).toBe(200);
+    expect(set.body.limits).toMatchObject({ provisionConcurrency: 3 });
+    for (const bad of [0, 1.5, 'two', 65]) {
+      const res = await call('PATCH', `/v1/hosts/${h!.id}`, { limits: { provisionConcurrency: bad } });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain('provisionConcurrency');
+    }
+    expect((await call('GET', `/v1/hosts/${h!.id}`)).body.limits).toMatchObject({ provisionConcurrency: 3 });
+    await call('PATCH', `/v1/hosts/${h!.id}`, { limits: {} });
+  });
+
   it('DELETE is refused while Norm has live instances or requests in flight there, then succeeds and keeps the history', async () => {
     const created = await call('POST', '/v1/hosts', host({ name: 'xen4', address: '10.0.0.4' }));
     expect(created.status).toBe(201);

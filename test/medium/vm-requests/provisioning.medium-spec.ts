@@ -12,7 +12,7 @@ import {
   systemClock,
   VmRequestService,
 } from '@norm/core';
-import { OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { HostRepository, OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { sshOptions, SshXenHostFactory } from '@norm/xen';
 import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -215,6 +215,23 @@ describe('VmProvision against a simulated host', () => {
     expect(rows[0]?.r).toMatch(/3 times in a row/);
     const { request } = await s.requests.create(aPrincipal(), aRequest(cat));
     expect(request.state).toBe('failed');
+
+    // The operator's clear (PATCH placementBlockedReason: null) starts the count again, so one
+    // more failure does not put the host straight back out of placement.
+    await new HostRepository(db.dataSource.manager).update(hostId, { placementBlockedReason: null });
+    const [cleared] = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT "consecutive_provision_failures" AS n FROM "hosts" WHERE "id" = $1`,
+      [hostId],
+    );
+    expect(cleared?.n).toBe(0);
+    const again = await s.requests.create(aPrincipal(), aRequest(cat));
+    sim.sim.faults.failNext(1, { exitCode: 1, stderr: 'boom\n' }, (argv) => argv.includes('create'));
+    await s.provision({ requestId: again.request.id }, ctx());
+    const after: Array<{ r: string | null; n: number }> = await db.dataSource.query(
+      `SELECT "placement_blocked_reason" AS r, "consecutive_provision_failures" AS n FROM "hosts" WHERE "id" = $1`,
+      [hostId],
+    );
+    expect(after[0]).toEqual({ r: null, n: 1 });
   });
 
   it('a transient failure is retried by the queue, then succeeds', async () => {

@@ -25,6 +25,8 @@ const labels = z
 const limits = z.strictObject({
   dom0ReserveMb: z.number().int().min(0).max(1_048_576).optional(),
   vcpuOvercommitRatio: z.number().min(0.1).max(64).optional(),
+  /** Creates/destroys at once on this host, across every worker (NORM_PROVISION_HOST_CONCURRENCY otherwise). */
+  provisionConcurrency: z.number().int().min(1).max(64).optional(),
 });
 
 export class CreateHostDto extends createZodDto(

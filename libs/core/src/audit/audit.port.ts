@@ -40,7 +40,12 @@ export interface AuditRecord {
  * state change it describes. Implementations serialize appends (the chain has one head).
  */
 export interface AuditLog {
-  append(event: AuditEventInput): Promise<AuditRecord>;
+  /**
+   * Records the event in the caller's transaction. It joins the chain when that transaction
+   * commits, and may be written only just before the commit (see PgDeferredAuditLog), so
+   * nothing here promises a sequence number early.
+   */
+  append(event: AuditEventInput): Promise<unknown>;
 }
 
 export interface AuditFilter {

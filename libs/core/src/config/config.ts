@@ -383,13 +383,13 @@ const SETTINGS = {
     'NORM_PROVISION_HOST_CONCURRENCY',
     positiveInt.max(64),
     '2',
-    'Creates/destroys at once per host (hosts.limits.provisionConcurrency overrides): xl serialises on the toolstack lock, so 2 keeps one running while the next prepares.',
+    'Creates/destroys at once per host across every worker (hosts.limits.provisionConcurrency overrides): xl serialises on the toolstack lock, so 2 keeps one running while the next prepares.',
   ),
   provisionGlobalConcurrency: setting(
     'NORM_PROVISION_GLOBAL_CONCURRENCY',
     positiveInt.max(1024),
     '32',
-    'Creates/destroys at once per worker across all hosts; bounds SSH channels and Postgres connections held by provisioning.',
+    'Creates/destroys at once across all hosts and workers (Postgres advisory-lock slots); bounds the SSH channels and connections provisioning holds fleet-wide.',
   ),
   provisionBlockHostAfter: setting(
     'NORM_PROVISION_BLOCK_HOST_AFTER',

@@ -4,7 +4,7 @@ import { endpointOf } from '../inventory/host.port';
 import { type JobHandler } from '../jobs';
 import { type OperationStore } from '../operations';
 import { type Clock, type Logger, type XenHost, type XenHostFactory } from '../ports';
-import { type HostLimiter } from '../provisioning/host-limiter';
+import { type HostSlots } from '../provisioning/host-slots.port';
 import { describe, domainConfig, perHostCap } from '../provisioning/vm-provision.handler';
 import {
   type InstanceRecord,
@@ -17,7 +17,7 @@ export interface InstanceActionDeps {
   uow: VmRequestUnitOfWork;
   operations: OperationStore;
   xen: XenHostFactory | undefined;
-  limiter: HostLimiter;
+  limiter: HostSlots;
   clock: Clock;
   log: Logger;
   maxAttempts: number;

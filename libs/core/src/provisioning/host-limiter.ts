@@ -1,12 +1,15 @@
+import { type HostSlots } from './host-slots.port';
+
 /**
  * Caps concurrent create/destroy work per host and overall. A dom0 running several `xl create`
  * at once serialises on its toolstack lock anyway and then times out the later ones; a cap of 2
  * keeps one in flight while the next prepares. FIFO, so no host's work starves.
  *
- * In-process: each worker enforces the caps for the jobs it runs. With several workers the
- * effective per-host cap is (workers × cap); see the report of issue 6 for the shared variant.
+ * In-process only: with several workers the effective per-host cap would be (workers × cap), so
+ * the worker uses PgHostSlots (libs/inventory), which holds the caps across processes. This one
+ * serves where one process is the whole system: unit tests and the floor of bench/provision.
  */
-export class HostLimiter {
+export class HostLimiter implements HostSlots {
   private readonly active = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
   private globalActive = 0;

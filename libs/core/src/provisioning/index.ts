@@ -1,3 +1,4 @@
+export * from './host-slots.port';
 export * from './host-limiter';
 export * from './vm-provision.handler';
 export * from './stuck-work.loop';

@@ -10,7 +10,7 @@ import {
   type VmRequestUnitOfWork,
 } from '../vm-requests/vm-request.port';
 import { type VmRequestService } from '../vm-requests/vm-request.service';
-import { type HostLimiter } from './host-limiter';
+import { type HostSlots } from './host-slots.port';
 
 export interface ProvisionOptions {
   /** BullMQ's attempts for the job: the last attempt compensates even on a transient error. */
@@ -24,7 +24,7 @@ export interface ProvisionDeps {
   requests: VmRequestService;
   /** Undefined in a worker started without Xen access: the job waits (transient) for one that has it. */
   xen: XenHostFactory | undefined;
-  limiter: HostLimiter;
+  limiter: HostSlots;
   clock: Clock;
   log: Logger;
   options: ProvisionOptions;
@@ -171,6 +171,11 @@ async function reconcile(
   const volume = `${instance.domainName}-disk0`;
   const { prefix, secret } = generateToken();
   const secretHash = await hashSecret(secret);
+  // The volume's name is recorded before it is created, not after: a Postgres write inside the
+  // slot would keep the host idle while it waits for a connection (bench/provision showed slots
+  // sitting free), and compensation removes a recorded volume that was never made as a no-op.
+  if (instance.diskVolume !== `${golden.vg}/${volume}`)
+    instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
   const domain = await slot(async () => {
     await step('create-disk');
     const existing = await host.logicalVolumes(golden.vg);
@@ -181,8 +186,6 @@ async function reconcile(
         sizeMb: request.diskGb * 1024,
         snapshotOf: golden.lv,
       });
-    if (instance.diskVolume !== `${golden.vg}/${volume}`)
-      instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
 
     await step('create-domain');
     const listed = await host.listDomains();

@@ -48,6 +48,87 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
 }
 
 /**
+ * The chain lock serialises every audited write in the system from its first append to its
+ * commit. A VM request's transaction appends early (the request, each approval step) and then
+ * does most of its work (quota, placement, outbox), so appending at once would serialise all
+ * of that. This log keeps the events and writes them at the end, in order, with the same head
+ * protocol as PgAuditLog.append (lock `audit_head`, chain onto it, move it) but one INSERT for
+ * all of them; the unit of work calls `flush()` as the transaction's last step.
+ */
+export class PgDeferredAuditLog implements AuditLog {
+  private readonly events: AuditEventInput[] = [];
+
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  append(event: AuditEventInput): Promise<void> {
+    // Copied now: the caller may change its objects after appending.
+    this.events.push({ ...event, before: asStored(event.before), after: asStored(event.after) });
+    return Promise.resolve();
+  }
+
+  async flush(): Promise<void> {
+    const events = this.events.splice(0);
+    if (events.length === 0) return;
+    if (!this.manager.queryRunner?.isTransactionActive)
+      throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
+    const head: Array<{ seq: string; hash: string }> = await this.manager.query(LOCK_HEAD_SQL);
+    // Fail closed, as PgAuditLog.append does: appending without the anchor would hide whatever removed it.
+    if (!head[0]) throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
+    let prevHash = head[0].hash;
+    const at = this.now();
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    for (const event of events) {
+      const fields = {
+        at,
+        actor: event.actor,
+        action: event.action,
+        objectType: event.objectType,
+        objectId: event.objectId,
+        before: event.before ?? null,
+        after: event.after ?? null,
+        reason: event.reason ?? null,
+        requestId: event.requestId ?? null,
+      };
+      const hash = chainHash(prevHash, fields);
+      const b = values.length;
+      rows.push(
+        `($${b + 1}::timestamptz, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::jsonb, $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11})`,
+      );
+      values.push(
+        fields.at,
+        fields.actor,
+        fields.action,
+        fields.objectType,
+        fields.objectId,
+        fields.before === null ? null : JSON.stringify(fields.before),
+        fields.after === null ? null : JSON.stringify(fields.after),
+        fields.reason,
+        fields.requestId,
+        prevHash,
+        hash,
+      );
+      prevHash = hash;
+    }
+    // One statement: rows take their sequence numbers in VALUES order, which is the chain's order.
+    const inserted: Array<{ seq: string; hash: string }> = await this.manager.query(
+      `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
+       VALUES ${rows.join(', ')} RETURNING "seq", "hash"`,
+      values,
+    );
+    const last = inserted.find((r) => r.hash === prevHash);
+    if (!last) throw new Error('the audit insert did not return its last event');
+    await this.manager.query(
+      `UPDATE "audit_head" SET "seq" = $1, "hash" = $2, "updated_at" = $3 WHERE "id" = 1`,
+      [last.seq, last.hash, at],
+    );
+  }
+}
+
+/**
  * Appends audit events in the caller's transaction: pass the transaction's EntityManager,
  * as with OutboxWriterRepository, so the event commits or rolls back with the change:
  *

@@ -124,6 +124,9 @@ export class HostRepository implements HostStore {
          "labels" = COALESCE($2::jsonb, "labels"),
          "limits" = COALESCE($3::jsonb, "limits"),
          "placement_blocked_reason" = CASE WHEN $4::boolean THEN $5 ELSE "placement_blocked_reason" END,
+         -- Clearing a block starts the count again: otherwise the next single failure re-blocks the host.
+         "consecutive_provision_failures" = CASE WHEN $4::boolean AND $5::text IS NULL THEN 0
+           ELSE "consecutive_provision_failures" END,
          "version" = "version" + 1, "updated_at" = now()
        WHERE "id" = $1 RETURNING ${COLUMNS}`,
       [

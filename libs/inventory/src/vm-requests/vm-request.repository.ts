@@ -22,6 +22,7 @@ import {
   type VmRequestUnitOfWork,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { PgDeferredAuditLog } from '../audit/audit.repository';
 import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
 import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
@@ -559,7 +560,15 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
 
   async run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
     const committed: Array<() => void> = [];
-    const result = await this.dataSource.transaction((manager) => work(vmRequestTx(manager, committed)));
+    const result = await this.dataSource.transaction(async (manager) => {
+      // Audit events are written last, so the chain lock (global) is held only for their
+      // insert and the commit, not for quota, placement and the outbox (see PgDeferredAuditLog).
+      // Every transaction here thus takes the placement lock, if at all, before the chain lock.
+      const audit = new PgDeferredAuditLog(manager);
+      const inner = await work({ ...vmRequestTx(manager, committed), audit });
+      await audit.flush();
+      return inner;
+    });
     // Observers only (metrics): one that throws must not turn a committed change into an error.
     for (const fn of committed)
       try {
