@@ -139,6 +139,11 @@ export class WorkerRuntime {
         clock: systemClock,
         log,
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
+        bootstrap: {
+          ...(config.guestApiUrl ? { apiUrl: config.guestApiUrl } : {}),
+          // The agent sleeps whole seconds.
+          intervalS: Math.max(1, Math.round(config.guestHeartbeatIntervalMs / 1000)),
+        },
         ...(config.testPauseProvisionAt ? { beforeStep: pauseAt(config.testPauseProvisionAt, log) } : {}),
       }),
       ApprovalStepRun: handleApprovalStepRun(this.approvals),

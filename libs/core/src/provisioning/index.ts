@@ -1,3 +1,4 @@
 export * from './host-limiter';
 export * from './vm-provision.handler';
 export * from './stuck-work.loop';
+export * from './guest-bootstrap';
