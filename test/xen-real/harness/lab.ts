@@ -63,14 +63,14 @@ async function ssh(key: string, user: string, command: string, timeoutMs: number
 }
 
 /** A command as Norm's own user would run it (sudo -n for xl and LVM), logged with its output. */
-export async function asNorm(command: string, timeoutMs = 60_000): Promise<Shell> {
+export async function asNorm(command: string, timeoutMs = 300_000): Promise<Shell> {
   const r = await ssh(NORM_KEY, 'norm', command, timeoutMs);
   logCommand(`[norm] ${command}`, r);
   return r;
 }
 
 /** Root in dom0: only for looking behind Norm's back (guest consoles, a hand-made domain). */
-export async function asRoot(command: string, timeoutMs = 60_000): Promise<Shell> {
+export async function asRoot(command: string, timeoutMs = 300_000): Promise<Shell> {
   const r = await ssh(ROOT_KEY, 'root', command, timeoutMs);
   logCommand(`[root] ${command}`, r);
   return r;

@@ -121,11 +121,12 @@ export class MemoryFs implements SimFileReader, SimFileInstaller {
     n.data = Buffer.from(data);
   }
 
-  installRootOwned(
+  installFile(
     source: string,
     destination: string,
     mode: number,
-  ): ReturnType<SimFileInstaller['installRootOwned']> {
+    uid: number,
+  ): ReturnType<SimFileInstaller['installFile']> {
     let data: Buffer;
     try {
       data = Buffer.from(this.readFile(source));
@@ -135,12 +136,12 @@ export class MemoryFs implements SimFileReader, SimFileInstaller {
       throw err;
     }
     try {
-      // install unlinks and recreates: the new node is root's whatever owned the old one.
+      // install unlinks and recreates: the new node is uid's whatever owned the old one.
       if (this.get(destination)?.type === 'file') this.unlink(destination);
       const n = this.openFile(destination, { create: true, truncate: true, exclusive: true, perm: mode });
       n.data = data;
-      n.uid = 0;
-      n.gid = 0;
+      n.uid = uid;
+      n.gid = uid;
       n.mode = (n.mode & ~0o7777) | mode;
       return { ok: true };
     } catch (err) {

@@ -63,7 +63,8 @@ const errnoOf = (err: unknown): Errno => {
  * places them for a sudo'd `install` (the forwarder runs as this machine's user, root in CI).
  */
 export const realFileReader: SimFileReader & SimFileInstaller = {
-  installRootOwned(source, destination, mode) {
+  // Reached only through the forwarded sudo, so the result is root's (uid is always 0 here).
+  installFile(source, destination, mode) {
     try {
       if (!statSync(source).isFile()) return { ok: false, side: 'source', error: 'EISDIR' };
     } catch (err) {
