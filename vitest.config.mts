@@ -40,6 +40,20 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        plugins,
+        test: {
+          // The real Xen tier (npm run test:xen-real): its own lab, booted once per run, and
+          // never part of the unit/medium/e2e runs.
+          name: 'xen-real',
+          include: ['test/xen-real/**/*.xen-real-spec.ts'],
+          setupFiles: ['reflect-metadata'],
+          globalSetup: ['test/harness/medium.global-setup.ts', 'test/xen-real/lab.global-setup.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

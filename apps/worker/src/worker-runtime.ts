@@ -198,6 +198,11 @@ export class WorkerRuntime {
         clock: systemClock,
         log,
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
+        bootstrap: {
+          ...(config.guestApiUrl ? { apiUrl: config.guestApiUrl } : {}),
+          // The agent sleeps whole seconds.
+          intervalS: Math.max(1, Math.round(config.guestHeartbeatIntervalMs / 1000)),
+        },
         ...beforeStep(
           config.testPauseProvisionAt ? pauseAt(config.testPauseProvisionAt, log) : undefined,
           observeProvisionStep,

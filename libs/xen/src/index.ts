@@ -4,6 +4,7 @@ export * from './shell/shell-quote';
 export * from './validation/allow-lists';
 export * from './commands/xl.commands';
 export * from './commands/lvm.commands';
+export * from './commands/file.commands';
 export * from './parsers/xl-info.parser';
 export * from './parsers/xl-list.parser';
 export * from './parsers/xl-list-long.parser';

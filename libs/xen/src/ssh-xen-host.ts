@@ -14,6 +14,7 @@ import {
   type XenHostFactory,
   type XenInfo,
 } from '@norm/core';
+import { installRootOnlyArgv } from './commands/file.commands';
 import { lvCreateArgv, lvRemoveArgv, lvSnapshotArgv, lvsArgv, vgsArgv } from './commands/lvm.commands';
 import {
   xlCreateArgv,
@@ -88,7 +89,16 @@ export class SshXenHost implements XenHost {
     const existing = await this.findDomain(cfg.name);
     if (existing) return { changed: false, domid: existing.domid };
     const path = this.configPath(cfg.name);
-    await this.shell.upload(path, text, { mode: 0o600 });
+    // The config carries the instance's heartbeat token: uploaded (as the login user, who
+    // owns the directory) beside its final place, then installed root:root 0600 over it, so
+    // at rest only root can read it. The staged copy goes whatever happens.
+    const staged = this.stagedPath(cfg.name);
+    await this.shell.upload(staged, text, { mode: 0o600 });
+    try {
+      await this.shell.exec(installRootOnlyArgv(staged, path));
+    } finally {
+      await this.shell.remove(staged).catch(() => false);
+    }
     try {
       await this.shell.exec(xlCreateArgv(path));
     } catch (err) {
@@ -202,6 +212,12 @@ export class SshXenHost implements XenHost {
   private configPath(name: string): string {
     assertDomainName(name);
     return `${this.options.configDir}/${name}.cfg`;
+  }
+
+  /** A dot name, so nothing globbing `*.cfg` in the directory ever takes a half-placed config. */
+  private stagedPath(name: string): string {
+    assertDomainName(name);
+    return `${this.options.configDir}/.${name}.cfg.staged`;
   }
 }
 

@@ -64,17 +64,19 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
     await fleet.stop();
   });
 
-  function configMode(name: string): number | undefined {
-    const path = `${h.configDir}/${name}.cfg`;
+  /** Mode and owner of a file in the upload directory, on whichever filesystem the host has. */
+  function configStat(file: string): { perm: number; uid: number } | undefined {
+    const path = `${h.configDir}/${file}`;
     if (mode === 'openssh') {
       try {
-        return statSync(path).mode & 0o777;
+        const st = statSync(path);
+        return { perm: st.mode & 0o777, uid: st.uid };
       } catch {
         return undefined;
       }
     }
     const node = h.sim.fs.get(path);
-    return node ? node.mode & 0o777 : undefined;
+    return node ? { perm: node.mode & 0o777, uid: node.uid } : undefined;
   }
 
   it('reads capacity, domains, domain details, volume groups and volumes', async () => {
@@ -90,7 +92,7 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
     expect(h.sim.log.every((r) => r.sudo)).toBe(true);
   });
 
-  it('creates a volume, a domain from an uploaded 0600 config, idempotently', async () => {
+  it('creates a volume, a domain from an uploaded config placed root-only, idempotently', async () => {
     expect(
       await host.createVolume({ vg: 'vg0', name: 'web1', sizeMb: 128, snapshotOf: 'golden-tiny' }),
     ).toEqual({
@@ -104,7 +106,10 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
     const created = await host.createDomain(domain('web1'));
     expect(created.changed).toBe(true);
     expect(created.domid).toEqual(expect.any(Number));
-    expect(configMode('web1')).toBe(0o600);
+    // Placed by a sudo'd install: root's, 0600 (it carries the instance token); no staged copy left.
+    expect(configStat('web1.cfg')).toEqual({ perm: 0o600, uid: 0 });
+    expect(configStat('.web1.cfg.staged')).toBeUndefined();
+    expect(h.sim.commands(['install'])).toHaveLength(1);
     const again = await host.createDomain(domain('web1'));
     expect(again).toEqual({ changed: false, domid: created.domid });
     expect(h.sim.commands(['xl', 'create'])).toHaveLength(1);
@@ -170,7 +175,7 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
 
   it('removes configs and volumes idempotently', async () => {
     expect(await host.removeDomainConfig('web1')).toEqual({ changed: true });
-    expect(configMode('web1')).toBeUndefined();
+    expect(configStat('web1.cfg')).toBeUndefined();
     expect(await host.removeDomainConfig('web1')).toEqual({ changed: false });
     expect(await host.removeVolume('vg0', 'web1')).toEqual({ changed: true });
     expect(await host.removeVolume('vg0', 'web1')).toEqual({ changed: false });

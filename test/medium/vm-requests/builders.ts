@@ -39,14 +39,17 @@ export interface Catalogue {
 let netSeq = 0;
 
 /** An image whose golden volume is the simulator's default (`vg0/golden-tiny`) and a fresh /24. */
-export async function aCatalogue(ds: DataSource): Promise<Catalogue> {
+export async function aCatalogue(
+  ds: DataSource,
+  boot: ImageRecord['boot'] = { method: 'pygrub' },
+): Promise<Catalogue> {
   const uow = new PgVmRequestUnitOfWork(ds);
   const n = (process.pid % 100) + netSeq++;
   return uow.run(async (tx) => ({
     image: await tx.images.create({
       name: `img-${randomUUID().slice(0, 8)}`,
       osLabel: 'CentOS 7',
-      boot: { method: 'pygrub' },
+      boot,
       defaultDiskGb: 1,
       goldenVolumes: [{ vg: 'vg0', lv: 'golden-tiny' }],
     }),

@@ -9,7 +9,9 @@ import {
   QuotaStep,
   silentLogger,
   sweepStuckWork,
+  parseToken,
   systemClock,
+  verifySecret,
   VmRequestService,
 } from '@norm/core';
 import { HostRepository, OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
@@ -26,6 +28,8 @@ let factory: SshXenHostFactory;
 let cat: Catalogue;
 let sim: SimulatedFleetHost;
 let hostId: string;
+
+const BOOTSTRAP = { apiUrl: 'http://10.0.2.100:8080', intervalS: 5 };
 
 const ctx = (attempt = 1): JobContext => ({ jobId: 'test', attempt, signal: new AbortController().signal });
 
@@ -44,6 +48,7 @@ function services() {
     clock: systemClock,
     log: silentLogger,
     options: { maxAttempts: 3, blockHostAfter: 3 },
+    bootstrap: BOOTSTRAP,
   });
   const operations = new OperationRepository(db.dataSource);
   const instances = new InstanceService(uow, operations, systemClock, {
@@ -157,6 +162,7 @@ describe('VmProvision against a simulated host', () => {
         clock: systemClock,
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
+        bootstrap: BOOTSTRAP,
         beforeStep: (step) => {
           if (step !== killAt) return Promise.resolve();
           died();
@@ -175,6 +181,114 @@ describe('VmProvision against a simulated host', () => {
       const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
       expect(await live(`"ip_allocations" WHERE "instance_id" = $1`, [instance.id]), killAt).toBe(1);
     }
+  });
+
+  describe('bootstrap data for kernel-boot guests', () => {
+    let kernelCat: Catalogue;
+    beforeAll(async () => {
+      kernelCat = await aCatalogue(db.dataSource, {
+        method: 'kernel',
+        kernel: '/var/lib/norm/images/tiny/vmlinuz',
+        ramdisk: '/var/lib/norm/images/tiny/initrd.gz',
+        kernelArgs: 'console=hvc0 rdinit=/init quiet',
+      });
+    });
+
+    const configOf = (name: string) => {
+      const path = `${sim.configDir}/${name}.cfg`;
+      const node = sim.sim.fs.get(path);
+      return node
+        ? { text: sim.sim.fs.readFile(path).toString('utf8'), uid: node.uid, perm: node.mode & 0o777 }
+        : undefined;
+    };
+    const wordsOf = (cfg: string): Record<string, string> => {
+      const extra = /^extra = "(.*)"$/m.exec(cfg)?.[1] ?? '';
+      return Object.fromEntries(extra.split(' ').map((w) => [w.split('=')[0]!, w.slice(w.indexOf('=') + 1)]));
+    };
+    /** Whether Norm accepts this token for the instance: a live row with that prefix whose hash matches. */
+    async function accepted(instanceId: string, token: string): Promise<boolean> {
+      const parsed = parseToken(token);
+      if (!parsed) return false;
+      const rows: Array<{ secret_hash: string }> = await db.dataSource.query(
+        `SELECT "secret_hash" FROM "api_tokens" WHERE "prefix" = $1 AND "instance_id" = $2 AND "revoked_at" IS NULL`,
+        [parsed.prefix, instanceId],
+      );
+      return rows.length === 1 && (await verifySecret(parsed.secret, rows[0]!.secret_hash));
+    }
+
+    it('renders URL, token, interval, IPAM address and gateway into extra=, in a root-only config', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(kernelCat));
+      await s.provision({ requestId: request.id }, ctx());
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      expect(instance.state).toBe('running');
+      const cfg = configOf(request.name)!;
+      expect({ uid: cfg.uid, perm: cfg.perm }).toEqual({ uid: 0, perm: 0o600 });
+      expect(sim.sim.fs.get(`${sim.configDir}/.${request.name}.cfg.staged`)).toBeUndefined();
+      const words = wordsOf(cfg.text);
+      expect(words).toMatchObject({
+        console: 'hvc0',
+        'norm.heartbeat_url': `http://10.0.2.100:8080/v1/instances/${instance.id}/heartbeat`,
+        'norm.interval': '5',
+        'norm.ip': `${instance.ip}/24`,
+        'norm.gw': kernelCat.network.gateway,
+      });
+      expect(await accepted(instance.id, words['norm.token']!)).toBe(true);
+      // The clear token is nowhere in Postgres: not in the audit, not on the request.
+      const leaks = await live(`"audit_events" WHERE "after"::text LIKE $1 OR "before"::text LIKE $1`, [
+        `%${words['norm.token']}%`,
+      ]);
+      expect(leaks).toBe(0);
+      expect(JSON.stringify(await s.requests.get(me, request.id))).not.toContain(words['norm.token']);
+    });
+
+    it('a create retried after a transient failure hands the guest the token Norm accepts, and only it', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(kernelCat));
+      // The first run stores its token and then loses the host during xl create.
+      sim.sim.faults.dropNextCommand((argv) => argv.includes('create'));
+      await s.provision({ requestId: request.id }, ctx(1)).catch(() => undefined);
+      await s.provision({ requestId: request.id }, ctx(2));
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      expect(instance.state).toBe('running');
+      const token = wordsOf(configOf(request.name)!.text)['norm.token']!;
+      expect(await accepted(instance.id, token)).toBe(true);
+      expect(
+        await live(`"api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`, [instance.id]),
+      ).toBe(1);
+    });
+
+    it('a run resumed after xl create keeps the token the guest booted with', async () => {
+      const s = services();
+      const me = aPrincipal();
+      const { request } = await s.requests.create(me, aRequest(kernelCat));
+      let died!: () => void;
+      const dead = new Promise<void>((resolve) => (died = resolve));
+      const dying = handleVmProvision({
+        uow: s.uow,
+        requests: s.requests,
+        xen: factory,
+        limiter: new HostLimiter(2, 16),
+        clock: systemClock,
+        log: silentLogger,
+        options: { maxAttempts: 3, blockHostAfter: 3 },
+        bootstrap: BOOTSTRAP,
+        beforeStep: (step) => {
+          if (step !== 'confirm') return Promise.resolve();
+          died();
+          return new Promise<void>(() => undefined);
+        },
+      });
+      void dying({ requestId: request.id }, ctx());
+      await dead;
+      const booted = wordsOf(configOf(request.name)!.text)['norm.token']!;
+      await s.provision({ requestId: request.id }, ctx(2));
+      const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
+      expect(instance.state).toBe('running');
+      expect(await accepted(instance.id, booted)).toBe(true);
+    });
   });
 
   it('a failing xl create compensates: no volume, no domain, address released, error visible', async () => {
@@ -324,6 +438,7 @@ describe('VmProvision against a simulated host', () => {
         clock: systemClock,
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
+        bootstrap: BOOTSTRAP,
         beforeStep: (step) => {
           if (step !== 'confirm') return Promise.resolve();
           died();

@@ -263,6 +263,18 @@ const SETTINGS = {
     `${DEFAULT_HEARTBEAT_TIMEOUT_BOUNDS.maxS / 3600}h`,
     'Longest per-instance timeout: a dead instance holds its memory, disk and address this long, and a restarted reaper waits this long (its startup grace) before acting on it.',
   ),
+  guestApiUrl: setting(
+    'NORM_GUEST_API_URL',
+    url(['http:', 'https:']).optional(),
+    undefined,
+    "The API base URL guests reach Norm at (heartbeats), handed to each instance at provisioning; often not NORM_API_HOST's address (NAT, a proxy, the lab's 10.0.2.100:8080). Unset: guests get no heartbeat URL and their agent idles, since Norm cannot guess its address as guests see it.",
+  ),
+  guestHeartbeatIntervalMs: setting(
+    'NORM_GUEST_HEARTBEAT_INTERVAL',
+    duration,
+    '30s',
+    "How often a guest's agent beats (whole seconds): six beats per default NORM_HEARTBEAT_TIMEOUT, so a few lost ones never make a healthy instance look silent.",
+  ),
   tokenCacheTtlMs: setting(
     'NORM_TOKEN_CACHE_TTL',
     duration,

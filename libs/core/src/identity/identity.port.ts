@@ -36,6 +36,8 @@ export interface TokenStore {
   /** Returns the revoked token, or undefined when it was already revoked or does not exist. */
   revoke(id: string, at: Date): Promise<TokenView | undefined>;
   revokeAllForPrincipal(principalId: string, at: Date): Promise<number>;
+  /** Revokes an instance's live tokens (a re-issued bootstrap token replaces them); returns how many. */
+  revokeAllForInstance(instanceId: string, at: Date): Promise<number>;
   /** A live admin principal holding an unrevoked, unexpired token. */
   hasActiveAdminToken(now: Date): Promise<boolean>;
 }

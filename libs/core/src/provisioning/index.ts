@@ -2,3 +2,4 @@ export * from './host-slots.port';
 export * from './host-limiter';
 export * from './vm-provision.handler';
 export * from './stuck-work.loop';
+export * from './guest-bootstrap';

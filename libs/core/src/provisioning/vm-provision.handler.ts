@@ -10,6 +10,12 @@ import {
   type VmRequestUnitOfWork,
 } from '../vm-requests/vm-request.port';
 import { type VmRequestService } from '../vm-requests/vm-request.service';
+import {
+  bootstrapKernelArgs,
+  type GuestBootstrap,
+  guestBootstrapFor,
+  type GuestBootstrapOptions,
+} from './guest-bootstrap';
 import { type HostSlots } from './host-slots.port';
 
 export interface ProvisionOptions {
@@ -28,6 +34,8 @@ export interface ProvisionDeps {
   clock: Clock;
   log: Logger;
   options: ProvisionOptions;
+  /** The heartbeat URL and interval every guest is given with its token. */
+  bootstrap: GuestBootstrapOptions;
   /** Test hook: awaited before each step, so a chaos test can kill the worker at a chosen step. */
   beforeStep?: (step: ProvisionStep, requestId: string) => Promise<void>;
 }
@@ -169,8 +177,9 @@ async function reconcile(
 
   const golden = goldenFor(image, t.host);
   const volume = `${instance.domainName}-disk0`;
-  const { prefix, secret } = generateToken();
-  const secretHash = await hashSecret(secret);
+  // Hashed before the slot: scrypt must not hold a host's provisioning slot.
+  const fresh = generateToken();
+  const freshHash = await hashSecret(fresh.secret);
   // The volume's name is recorded before it is created, not after: a Postgres write inside the
   // slot would keep the host idle while it waits for a connection (bench/provision showed slots
   // sitting free), and compensation removes a recorded volume that was never made as a no-op.
@@ -189,8 +198,15 @@ async function reconcile(
 
     await step('create-domain');
     const listed = await host.listDomains();
-    if (!listed.some((d) => d.name === instance.domainName))
-      await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume));
+    if (!listed.some((d) => d.name === instance.domainName)) {
+      // The guest's token is stored before `xl create` and only then handed to the host, and a
+      // new one is issued (the older ones revoked) exactly when no domain exists yet: whatever
+      // run created the domain, the token it booted with is the one Norm accepts. A run that
+      // finds the domain already there changes nothing.
+      instance = await issueInstanceToken(deps, instance, fresh.prefix, freshHash);
+      const bootstrap = guestBootstrapFor(deps.bootstrap, instance.id, fresh.token, network, instance.ip);
+      await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume, bootstrap));
+    }
 
     await step('confirm');
     const found = (await host.listDomains()).find((d) => d.name === instance.domainName);
@@ -207,20 +223,9 @@ async function reconcile(
     const r = await tx.requests.get(request.id);
     const i = await tx.instanceStore.get(instance.id);
     if (!r || !i || r.state !== 'provisioning') return;
-    await tx.tokens.create({
-      kind: 'instance',
-      principalId: null,
-      instanceId: i.id,
-      name: `instance ${i.id}`,
-      prefix,
-      secretHash,
-      expiresAt: null,
-      createdBy: SYSTEM,
-    });
     const running = await tx.instanceStore.update(i.id, i.version, {
       state: 'running',
       domid: domain.domid,
-      instanceTokenHash: secretHash,
     });
     if (!running)
       throw new DomainError('Conflict', 'the instance changed concurrently', { instanceId: i.id });
@@ -272,6 +277,8 @@ async function compensate(
     });
     const r = await tx.requests.get(t.request.id);
     const i = await tx.instanceStore.get(t.instance.id);
+    // The domain is gone, so no guest holds its token any more.
+    await tx.tokens.revokeAllForInstance(t.instance.id, deps.clock.now());
     if (i && i.state === 'provisioning') await tx.instanceStore.update(i.id, i.version, { state: 'failed' });
     if (r && r.state === 'provisioning') {
       const reason = typeof failure.message === 'string' ? failure.message : 'provisioning failed';
@@ -288,6 +295,46 @@ async function compensate(
         reason,
       });
     }
+  });
+}
+
+/**
+ * Replaces the instance's token: the older ones are revoked and the new hash recorded, in one
+ * transaction with a version check, so of two racing runs only one hands a token to the host.
+ * Only the hash is stored and audited; the clear token goes nowhere but the domain config.
+ */
+async function issueInstanceToken(
+  deps: ProvisionDeps,
+  i: InstanceRecord,
+  prefix: string,
+  secretHash: string,
+): Promise<InstanceRecord> {
+  return deps.uow.run(async (tx) => {
+    const current = await tx.instanceStore.get(i.id);
+    if (!current || current.state !== 'provisioning' || current.version !== i.version)
+      throw new ConcurrentRun(i.id);
+    const revoked = await tx.tokens.revokeAllForInstance(i.id, deps.clock.now());
+    const token = await tx.tokens.create({
+      kind: 'instance',
+      principalId: null,
+      instanceId: i.id,
+      name: `instance ${i.id}`,
+      prefix,
+      secretHash,
+      expiresAt: null,
+      createdBy: SYSTEM,
+    });
+    const updated = await tx.instanceStore.update(i.id, i.version, { instanceTokenHash: secretHash });
+    if (!updated) throw new ConcurrentRun(i.id);
+    await tx.audit.append({
+      actor: SYSTEM,
+      action: 'instance.token-issue',
+      objectType: 'instance',
+      objectId: i.id,
+      // The token row's id only: neither the secret nor its lookup prefix is audited.
+      after: { tokenId: token.id, revokedEarlier: revoked },
+    });
+    return updated;
   });
 }
 
@@ -349,7 +396,13 @@ export function domainConfig(
   network: NetworkRecord,
   vg: string,
   volume: string,
+  bootstrap?: GuestBootstrap,
 ): DomainConfig {
+  // Kernel-boot images get the bootstrap words after the image's own arguments; disk-boot
+  // (pygrub) images take their command line from the guest's grub menu, see README "Guest
+  // bootstrap data".
+  const kernelArgs = (own: string | null | undefined): string =>
+    [own, bootstrap ? bootstrapKernelArgs(bootstrap) : undefined].filter((a): a is string => !!a).join(' ');
   return {
     name: i.domainName,
     uuid: i.id,
@@ -362,7 +415,7 @@ export function domainConfig(
             kind: 'kernel',
             kernel: image.boot.kernel,
             ...(image.boot.ramdisk ? { ramdisk: image.boot.ramdisk } : {}),
-            ...(image.boot.kernelArgs ? { extra: image.boot.kernelArgs } : {}),
+            ...(kernelArgs(image.boot.kernelArgs) ? { extra: kernelArgs(image.boot.kernelArgs) } : {}),
           },
     disks: [{ target: `/dev/${vg}/${volume}`, vdev: 'xvda', access: 'rw' }],
     vifs: [{ mac: i.mac ?? '', bridge: network.bridge, ...(i.ip ? { ip: i.ip } : {}) }],

@@ -158,6 +158,14 @@ export class PgTokenStore implements TokenStore {
     return result[1];
   }
 
+  async revokeAllForInstance(instanceId: string, at: Date): Promise<number> {
+    const result: [unknown[], number] = await this.manager.query(
+      `UPDATE "api_tokens" SET "revoked_at" = $2 WHERE "instance_id" = $1 AND "revoked_at" IS NULL`,
+      [instanceId, at],
+    );
+    return result[1];
+  }
+
   async hasActiveAdminToken(now: Date): Promise<boolean> {
     const rows: unknown[] = await this.manager.query(
       `SELECT 1 FROM "api_tokens" t JOIN "principals" p ON p."id" = t."principal_id"

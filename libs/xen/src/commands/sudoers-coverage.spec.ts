@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Argv } from './xl.commands';
+import * as file from './file.commands';
 import * as lvm from './lvm.commands';
 import * as xl from './xl.commands';
 
@@ -43,10 +44,12 @@ const SAMPLE_CALLS: Record<string, () => Argv> = {
   lvCreateArgv: () => lvm.lvCreateArgv('vg0', 'web-1', 1024),
   lvSnapshotArgv: () => lvm.lvSnapshotArgv('vg0', 'golden', 'web-1', 1024),
   lvRemoveArgv: () => lvm.lvRemoveArgv('vg0', 'web-1'),
+  installRootOnlyArgv: () =>
+    file.installRootOnlyArgv('/var/lib/norm/domains/.web-1.cfg.staged', '/var/lib/norm/domains/web-1.cfg'),
 };
 
 function builderNames(): string[] {
-  return [...Object.entries(xl), ...Object.entries(lvm)]
+  return [...Object.entries(xl), ...Object.entries(lvm), ...Object.entries(file)]
     .filter(([name, value]) => typeof value === 'function' && name.endsWith('Argv'))
     .map(([name]) => name);
 }
@@ -107,7 +110,8 @@ describe('sudoers drop-in for the norm user', () => {
 
   it('lists absolute command paths without argument restrictions or ALL', () => {
     for (const command of dropIn.specs[0]!.commands) {
-      expect(command).toMatch(/^\/usr\/sbin\/[a-z]+$/);
+      // /usr/sbin for xl and LVM, /usr/bin for coreutils' install, on Debian and CentOS alike.
+      expect(command).toMatch(/^\/usr\/s?bin\/[a-z]+$/);
     }
   });
 

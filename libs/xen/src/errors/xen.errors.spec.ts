@@ -83,6 +83,26 @@ describe('classifyRemoteFailure: xl', () => {
     expect(err.code).toBe('InsufficientMemory');
   });
 
+  // Verbatim from the xen-real lab (Xen 4.17, dom0 starved of CPU): libxl gives the block
+  // hotplug script 40 s, then unwinds. Not a missing domain despite the destroy lines, and not a
+  // name clash: a create failure the requester sees with this stderr.
+  it('maps a block hotplug timeout during xl create to XlCommandError', () => {
+    const stderr = [
+      'Parsing config from /var/lib/norm/domains/web-1.cfg',
+      'libxl: error: libxl_aoutils.c:539:async_exec_timeout: killing execution of /etc/xen/scripts/block add because of timeout',
+      'libxl: error: libxl_create.c:1672:domcreate_launch_dm: Domain 4:unable to add disk devices',
+      'libxl: error: libxl_domain.c:1183:libxl__destroy_domid: Domain 4:Non-existant domain',
+      'libxl: error: libxl_domain.c:1137:domain_destroy_callback: Domain 4:Unable to destroy guest',
+      'libxl: error: libxl_domain.c:1064:domain_destroy_cb: Domain 4:Destruction of domain failed',
+      '',
+    ].join('\n');
+    const err = classifyRemoteFailure(
+      outcome(['sudo', '-n', 'xl', 'create', '/var/lib/norm/domains/web-1.cfg'], stderr, { exitCode: 3 }),
+    );
+    expect(err).toBeInstanceOf(XlCommandError);
+    expect(err.details).toMatchObject({ exitCode: 3 });
+  });
+
   it('maps any other xl failure to XlCommandError, also behind sudo -n', () => {
     const err = classifyRemoteFailure(
       outcome(

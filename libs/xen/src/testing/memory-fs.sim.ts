@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { type SimFileInstaller } from './install.sim';
 import { type SimFileReader } from './xen-sim.state';
 
 /**
@@ -28,7 +29,7 @@ export class FsError extends Error {
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
-export class MemoryFs implements SimFileReader {
+export class MemoryFs implements SimFileReader, SimFileInstaller {
   private readonly nodes = new Map<string, MemoryFsNode>();
 
   constructor(private readonly nowSeconds: () => number = () => Math.floor(Date.now() / 1000)) {
@@ -118,6 +119,39 @@ export class MemoryFs implements SimFileReader {
   writeFile(path: string, data: Buffer | string, perm = 0o644): void {
     const n = this.openFile(path, { create: true, truncate: true, exclusive: false, perm });
     n.data = Buffer.from(data);
+  }
+
+  installFile(
+    source: string,
+    destination: string,
+    mode: number,
+    uid: number,
+  ): ReturnType<SimFileInstaller['installFile']> {
+    let data: Buffer;
+    try {
+      data = Buffer.from(this.readFile(source));
+    } catch (err) {
+      if (err instanceof FsError && (err.code === 'ENOENT' || err.code === 'EISDIR'))
+        return { ok: false, side: 'source', error: err.code };
+      throw err;
+    }
+    try {
+      // install unlinks and recreates: the new node is uid's whatever owned the old one.
+      if (this.get(destination)?.type === 'file') this.unlink(destination);
+      const n = this.openFile(destination, { create: true, truncate: true, exclusive: true, perm: mode });
+      n.data = data;
+      n.uid = uid;
+      n.gid = uid;
+      n.mode = (n.mode & ~0o7777) | mode;
+      return { ok: true };
+    } catch (err) {
+      if (
+        err instanceof FsError &&
+        (err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'ENOTDIR')
+      )
+        return { ok: false, side: 'destination', error: err.code };
+      throw err;
+    }
   }
 
   readFile(path: string): Buffer {

@@ -1,10 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { generateEd25519, type SimKeyPair } from './host-key.sim';
+import { type SimFileInstaller } from './install.sim';
 import { TcpFront } from './tcp-front.sim';
 import { SimConnectionDropped, type SimulatedXenHost } from './xen-host.sim';
 import { type SimFileReader } from './xen-sim.state';
@@ -42,8 +52,39 @@ sock.on('end', () => {
 });
 `;
 
-/** Reads `xl create` configs from the real filesystem, relative to the session's cwd. */
-export const realFileReader: SimFileReader = {
+type Errno = 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EACCES';
+const errnoOf = (err: unknown): Errno => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'ENOTDIR' || code === 'EACCES' ? code : 'ENOENT';
+};
+
+/**
+ * Reads `xl create` configs from the real filesystem, relative to the session's cwd, and
+ * places them for a sudo'd `install` (the forwarder runs as this machine's user, root in CI).
+ */
+export const realFileReader: SimFileReader & SimFileInstaller = {
+  // Reached only through the forwarded sudo, so the result is root's (uid is always 0 here).
+  installFile(source, destination, mode) {
+    try {
+      if (!statSync(source).isFile()) return { ok: false, side: 'source', error: 'EISDIR' };
+    } catch (err) {
+      return { ok: false, side: 'source', error: errnoOf(err) };
+    }
+    try {
+      // Unlink first as install does: the new file is created fresh, never written through.
+      try {
+        unlinkSync(destination);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      copyFileSync(source, destination);
+      chmodSync(destination, mode);
+      if (process.getuid?.() === 0) chownSync(destination, 0, 0);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, side: 'destination', error: errnoOf(err) };
+    }
+  },
   readText(path, cwd) {
     try {
       return { ok: true, text: readFileSync(resolvePath(cwd, path), 'utf8') };

@@ -1,3 +1,4 @@
+import { runInstall, type SimFileInstaller } from './install.sim';
 import { runLvcreate, runLvremove, runLvs, runVgs } from './lvm.sim';
 import { MemoryFs } from './memory-fs.sim';
 import { runXl } from './xl.sim';
@@ -24,8 +25,8 @@ export interface SimCommandRecord {
 export interface SimExecOptions {
   via?: SimCommandRecord['via'];
   cwd?: string;
-  /** Overrides the host's file reader (the sshd mode reads the real filesystem). */
-  files?: SimFileReader;
+  /** Overrides the host's files (the sshd mode reads and installs on the real filesystem). */
+  files?: SimFileReader & SimFileInstaller;
 }
 
 export type CommandMatcher = (argv: readonly string[]) => boolean;
@@ -66,7 +67,10 @@ interface PendingHang {
   used: boolean;
 }
 
-const SUDO_ALLOWED = new Set(['xl', 'lvcreate', 'lvremove', 'lvs', 'vgs', 'norm-argv']);
+/** The sudoers drop-in's commands (ansible/roles/xen_host/vars/main.yml), plus the test helper. */
+const SUDO_ALLOWED = new Set(['xl', 'lvcreate', 'lvremove', 'lvs', 'vgs', 'install', 'norm-argv']);
+/** On the login user's PATH (/usr/bin), so found without sudo, but only root may chown. */
+const ON_USER_PATH = new Set(['install']);
 
 export class SimFaults {
   latencyMs = 0;
@@ -283,16 +287,26 @@ export class SimulatedXenHost {
       if (command.length === 0 || !SUDO_ALLOWED.has(command[0] ?? '')) {
         return { stdout: '', stderr: 'sudo: a password is required\n', exitCode: 1 };
       }
-      return this.run(command, cwd, opts);
+      return this.run(command, cwd, opts, true);
     }
-    if (this.state.requireSudo && command[0] !== 'norm-argv' && SUDO_ALLOWED.has(command[0] ?? '')) {
+    if (
+      this.state.requireSudo &&
+      command[0] !== 'norm-argv' &&
+      !ON_USER_PATH.has(command[0] ?? '') &&
+      SUDO_ALLOWED.has(command[0] ?? '')
+    ) {
       // An unprivileged login user has no /usr/sbin on PATH (xenlab: norm's PATH).
       return { stdout: '', stderr: `sh: 1: ${command[0]}: not found\n`, exitCode: 127 };
     }
-    return this.run(command, cwd, opts);
+    return this.run(command, cwd, opts, !this.state.requireSudo);
   }
 
-  private async run(command: readonly string[], cwd: string, opts: SimExecOptions): Promise<SimResult> {
+  private async run(
+    command: readonly string[],
+    cwd: string,
+    opts: SimExecOptions,
+    asRoot: boolean,
+  ): Promise<SimResult> {
     const [name = '', ...args] = command;
     switch (name) {
       case 'xl':
@@ -309,6 +323,8 @@ export class SimulatedXenHost {
       case 'lvremove':
         this.state.settle();
         return runLvremove(this.state, args);
+      case 'install':
+        return runInstall(opts.files ?? this.fs, args, asRoot);
       case 'norm-argv':
         // Test helper: proves that hostile arguments arrive intact through a transport.
         return { stdout: `${JSON.stringify(args)}\n`, stderr: '', exitCode: 0 };
