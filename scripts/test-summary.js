@@ -4,6 +4,11 @@ const fs = require('node:fs');
 
 let passed = 0;
 let failed = 0;
+const failures = [];
+const firstLine = (text) =>
+  String(text ?? '')
+    .split('\n')[0]
+    .slice(0, 300);
 for (const file of process.argv.slice(2)) {
   if (!fs.existsSync(file)) {
     process.stderr.write(`no report at ${file}: counting the tier as failed\n`);
@@ -14,9 +19,19 @@ for (const file of process.argv.slice(2)) {
   passed += report.numPassedTests;
   failed += report.numFailedTests;
   // A file that failed to load has no tests in it, so count it separately.
-  failed += (report.testResults ?? []).filter(
-    (r) => r.status === 'failed' && r.assertionResults.length === 0,
-  ).length;
+  for (const r of report.testResults ?? []) {
+    if (r.status === 'failed' && r.assertionResults.length === 0) {
+      failed += 1;
+      failures.push(`${r.name}: ${firstLine(r.message)}`);
+    }
+    for (const a of r.assertionResults ?? []) {
+      if (a.status === 'failed') {
+        failures.push(`${r.name} > ${a.fullName}: ${firstLine((a.failureMessages ?? [])[0])}`);
+      }
+    }
+  }
 }
+// The failures are named just above the last line, so the tail of a CI log says what broke.
+for (const f of failures) process.stdout.write(`FAILED ${f}\n`);
 process.stdout.write(`tests: ${passed} passed, ${failed} failed\n`);
 process.exit(failed > 0 ? 1 : 0);
