@@ -47,7 +47,7 @@ import {
   PgVmRequestUnitOfWork,
   PgWebhookDeliveryStore,
 } from '@norm/inventory';
-import { RedisReaperControl } from '@norm/platform';
+import { RedisReaperControl, RedisRevocationNotifier } from '@norm/platform';
 import { BullJobPublisher, createBullConnection, JobRunner } from '@norm/queue';
 import { hostname } from 'node:os';
 import { type Redis } from 'ioredis';
@@ -188,6 +188,7 @@ export class WorkerRuntime {
       logger: log,
     });
     const limiter = this.slots;
+    const revocations = new RedisRevocationNotifier(this.connection(), config.redisPrefix);
     const handlers: Partial<JobHandlers> = {
       PipelineProbe: handlePipelineProbe(operations),
       VmProvision: handleVmProvision({
@@ -198,6 +199,7 @@ export class WorkerRuntime {
         clock: systemClock,
         log,
         options: { maxAttempts: JOB_ATTEMPTS, blockHostAfter: config.provisionBlockHostAfter },
+        revocations,
         bootstrap: {
           ...(config.guestApiUrl ? { apiUrl: config.guestApiUrl } : {}),
           // The agent sleeps whole seconds.
@@ -219,6 +221,7 @@ export class WorkerRuntime {
         maxAttempts: JOB_ATTEMPTS,
         shutdownTimeoutMs: GUEST_SHUTDOWN_TIMEOUT_MS,
         deregistration: this.deregistration,
+        revocations,
       }),
     };
     // Refuse to boot with a job nobody handles: it would otherwise fail only in production.

@@ -10,5 +10,6 @@ export * from './logging/response-error-code';
 export { createRedisClient } from './redis/redis.provider';
 export * from './logging/nest-logger';
 export * from './lifecycle/redis-reaper-control';
+export * from './identity/redis-revocation-notifier';
 export * from './metrics/prom-metrics';
 export * from './metrics/metrics-listener';

@@ -237,6 +237,8 @@ describe('reaper → InstanceDecommission → every deregistration target, on a 
       NORM_DEREGISTRATION_INTERVAL: '200ms',
       NORM_DEREGISTRATION_TARGETS: `webhook:cmdb=http://127.0.0.1:${port}/hooks/norm;command:script=${script} ${commandLog}`,
       NORM_DEREGISTRATION_WEBHOOK_SECRET: SECRET,
+      // Longer than this file runs: a token that stops working did so by revocation, not by age.
+      NORM_TOKEN_CACHE_TTL: '10m',
     });
     app = await createApiApp({ config });
     await app.init();
@@ -289,11 +291,26 @@ describe('reaper → InstanceDecommission → every deregistration target, on a 
     expect(await instanceRow(victim)).toMatchObject({ heartbeat_timeout_s: 60 });
     expect((await instanceRow(survivor)).heartbeat_timeout_s).toBeNull();
     const { domain_name, disk_volume } = await instanceRow(victim);
+    // A token the API has verified and cached, as every beating guest's is.
+    const issued = await call('POST', `/v1/instances/${victim}/token`);
+    expect(issued.status).toBe(201);
+    const guestToken = (issued.body as { token: string }).token;
+    const heartbeat = async () =>
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/v1/instances/${victim}/heartbeat`,
+          headers: { authorization: `Bearer ${guestToken}` },
+        })
+      ).statusCode;
+    expect(await heartbeat()).toBe(202);
 
     await reapSilent(victim, [survivor]);
     await expectEventually(async () => expect((await instanceRow(victim)).state).toBe('decommissioned'), {
       timeoutMs: 20_000,
     });
+    // The worker revoked it and told every replica's cache at once, not 10 minutes later.
+    expect(await heartbeat()).toBe(401);
     expect(sim.sim.state.findByName(domain_name)).toBeUndefined();
     expect(sim.sim.state.lvs.some((lv) => `${lv.vg}/${lv.name}` === disk_volume)).toBe(false);
     expect((await allocation(victim)).released_at).not.toBeNull();

@@ -15,13 +15,21 @@ import {
   VmRequestService,
 } from '@norm/core';
 import { HostRepository, OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { RedisRevocationNotifier, revocationEpochKey } from '@norm/platform';
 import { sshOptions, SshXenHostFactory } from '@norm/xen';
 import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
+import { useRedisPrefix } from '../../harness/test-redis';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
 
 const db = useTestDatabase();
+const prefix = useRedisPrefix();
+const redis = new Redis(REDIS_URL);
+const revocations = new RedisRevocationNotifier(redis, prefix);
+const epoch = async () => Number((await redis.get(revocationEpochKey(prefix))) ?? 0);
 
 let fleet: SimulatedFleet;
 let factory: SshXenHostFactory;
@@ -49,6 +57,7 @@ function services() {
     log: silentLogger,
     options: { maxAttempts: 3, blockHostAfter: 3 },
     bootstrap: BOOTSTRAP,
+    revocations,
   });
   const operations = new OperationRepository(db.dataSource);
   const instances = new InstanceService(uow, operations, systemClock, {
@@ -64,6 +73,7 @@ function services() {
     log: silentLogger,
     maxAttempts: 3,
     shutdownTimeoutMs: 2_000,
+    revocations,
   });
   return { uow, requests, provision, instances, action };
 }
@@ -96,6 +106,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await factory?.close();
   await fleet?.stop();
+  await redis.quit();
 });
 
 beforeEach(async () => {
@@ -163,6 +174,7 @@ describe('VmProvision against a simulated host', () => {
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
         bootstrap: BOOTSTRAP,
+        revocations,
         beforeStep: (step) => {
           if (step !== killAt) return Promise.resolve();
           died();
@@ -275,6 +287,7 @@ describe('VmProvision against a simulated host', () => {
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
         bootstrap: BOOTSTRAP,
+        revocations,
         beforeStep: (step) => {
           if (step !== 'confirm') return Promise.resolve();
           died();
@@ -363,7 +376,7 @@ describe('VmProvision against a simulated host', () => {
     expect(['ok', 'HostUnreachable', 'CommandTimeout']).toContain(first);
   });
 
-  it('stop, start and decommission through operations; decommission frees disk and address', async () => {
+  it('stop, start and decommission through operations; decommission frees disk and address, revokes its tokens', async () => {
     const s = services();
     const me = aPrincipal();
     const { request } = await s.requests.create(me, aRequest(cat));
@@ -384,8 +397,27 @@ describe('VmProvision against a simulated host', () => {
     expect((await s.instances.get(me, instance.id)).state).toBe('running');
     expect(sim.sim.state.findByName(instance.domainName)).toBeDefined();
 
+    // The guest's token from provisioning, and one more handed out over the API.
+    expect(await live(`"api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`, [instance.id])).toBe(
+      1,
+    );
+    await db.dataSource.query(
+      `INSERT INTO "api_tokens" ("kind", "instance_id", "name", "prefix", "secret_hash", "created_by")
+       VALUES ('instance', $1, 'second', $2, 'x', 'test')`,
+      [instance.id, `t${Date.now().toString(16)}`],
+    );
+    const before = await epoch();
     const dec = await s.instances.act(me, instance.id, 'decommission');
     await s.action({ operationId: dec.id }, ctx());
+    expect(await live(`"api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`, [instance.id])).toBe(
+      0,
+    );
+    expect(await epoch()).toBeGreaterThan(before);
+    const [revokeAudit] = await db.dataSource.query<Array<{ after: { tokensRevoked: number } }>>(
+      `SELECT "after" FROM "audit_events" WHERE "action" = 'instance.token-revoke' AND "object_id" = $1`,
+      [instance.id],
+    );
+    expect(revokeAudit?.after.tokensRevoked).toBe(2);
     expect((await s.instances.operation(me, dec.id)).state).toBe('succeeded');
     expect((await s.instances.get(me, instance.id)).state).toBe('decommissioned');
     expect(sim.sim.state.findByName(instance.domainName)).toBeUndefined();
@@ -439,6 +471,7 @@ describe('VmProvision against a simulated host', () => {
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
         bootstrap: BOOTSTRAP,
+        revocations,
         beforeStep: (step) => {
           if (step !== 'confirm') return Promise.resolve();
           died();

@@ -4,6 +4,7 @@ import {
   type RequestGate,
   type RevocationNotifier,
 } from '@norm/core';
+import { revocationEpochKey } from '@norm/platform';
 import { type Redis } from 'ioredis';
 
 export interface RateLimits {
@@ -77,7 +78,7 @@ export class RedisRequestGate implements RequestGate, RevocationNotifier {
     redis.defineCommand('normAdmit', { numberOfKeys: 4, lua: ADMIT_LUA });
     redis.defineCommand('normAuthFail', { numberOfKeys: 1, lua: FAIL_LUA });
     this.redis = redis as Redis & GateCommands;
-    this.epochKey = `${prefix}:auth:revocation-epoch`;
+    this.epochKey = revocationEpochKey(prefix);
   }
 
   async admit(ip: string, tokenKey: string | undefined): Promise<GateDecision> {

@@ -4,6 +4,7 @@ import { endpointOf } from '../inventory/host.port';
 import { type JobHandler } from '../jobs';
 import { type OperationStore } from '../operations';
 import { type Clock, type Logger, type XenHost, type XenHostFactory } from '../ports';
+import { type RevocationNotifier } from '../identity/identity.port';
 import { type HostSlots } from '../provisioning/host-slots.port';
 import { describe, domainConfig, perHostCap } from '../provisioning/vm-provision.handler';
 import {
@@ -29,6 +30,11 @@ export interface InstanceActionDeps {
    * until every target is done (the deregistration loop finishes it).
    */
   deregistration?: { begin(event: DeregistrationEvent): Promise<boolean> };
+  /**
+   * Told after a decommission revoked the instance's tokens, so every API replica drops its
+   * cached copy at once instead of when its cache entry ages out.
+   */
+  revocations: RevocationNotifier;
 }
 
 const SYSTEM = 'system:instance-action';
@@ -163,6 +169,16 @@ async function decommission(
       evidence: 'not_listed',
       confirmedAt: deps.clock.now(),
     });
+    // The domain is gone, so no guest holds its token any more: a beat with it is now a 401.
+    const tokensRevoked = await tx.tokens.revokeAllForInstance(instance.id, deps.clock.now());
+    if (tokensRevoked > 0)
+      await tx.audit.append({
+        actor: SYSTEM,
+        action: 'instance.token-revoke',
+        objectType: 'instance',
+        objectId: instance.id,
+        after: { tokensRevoked, reason: 'decommissioned' },
+      });
     const i = await tx.instanceStore.get(instance.id);
     if (i?.state === 'decommissioning' && clean) {
       await tx.instanceStore.update(i.id, i.version, { state: 'decommissioned', domid: null });
@@ -176,6 +192,9 @@ async function decommission(
       });
     }
   });
+  // After the commit, and on every run: a retry after a failed bump (tokens already revoked,
+  // none left to count) still reaches the caches. A failure here fails the job, which retries.
+  await deps.revocations.revoked();
 }
 
 async function setState(

@@ -1,4 +1,5 @@
 import { DomainError, isDomainError, NotFound } from '../errors';
+import { type RevocationNotifier } from '../identity/identity.port';
 import { generateToken, hashSecret } from '../identity/token-secret';
 import { type ImageRecord, type NetworkRecord } from '../inventory/catalogue.port';
 import { endpointOf, type HostRecord } from '../inventory/host.port';
@@ -36,6 +37,8 @@ export interface ProvisionDeps {
   options: ProvisionOptions;
   /** The heartbeat URL and interval every guest is given with its token. */
   bootstrap: GuestBootstrapOptions;
+  /** Told after compensation revoked the instance's token, so no API replica keeps it cached. */
+  revocations: RevocationNotifier;
   /** Test hook: awaited before each step, so a chaos test can kill the worker at a chosen step. */
   beforeStep?: (step: ProvisionStep, requestId: string) => Promise<void>;
 }
@@ -296,6 +299,8 @@ async function compensate(
       });
     }
   });
+  // A guest that beat before the failure has its token in some replica's cache.
+  await deps.revocations.revoked();
 }
 
 /**
