@@ -58,8 +58,9 @@ export function startApp(app: 'api' | 'worker', env: Record<string, string>): Ap
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  // 'close', not 'exit': 'exit' can fire while the last lines are still in the stdout pipe.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
 
   return {
