@@ -29,8 +29,8 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { type ActingContext, grantsForRoles, IdentityService, loadConfig } from '@norm/core';
 import { HostRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { Client } from 'pg';
-import { pino } from 'pino';
 import { DataSource } from 'typeorm';
+import { createLogDestination } from '@norm/platform';
 import { createApiApp } from '../../apps/api/src/api-app';
 import {
   createScratchDatabase,
@@ -127,7 +127,7 @@ async function serve(): Promise<void> {
   const config = loadConfig(process.env);
   const norm = await createApiApp({
     config,
-    logDestination: pino.destination({ dest: '/dev/null', sync: false }),
+    logDestination: createLogDestination('/dev/null'),
   });
   await norm.listen(0, '127.0.0.1');
   const ds = norm.get(DataSource);

@@ -28,8 +28,8 @@ import {
   type XenHostFactory,
 } from '@norm/core';
 import { PgAuditLog, PgReaperStore } from '@norm/inventory';
-import { pino } from 'pino';
 import { DataSource } from 'typeorm';
+import { createLogDestination } from '@norm/platform';
 import { createApiApp } from '../../apps/api/src/api-app';
 import { createScratchDatabase, drive, interleave, median, startTimeBudget } from '../lib/bench-kit';
 
@@ -74,7 +74,7 @@ async function serve(): Promise<void> {
   const config = loadConfig(process.env);
   const norm = await createApiApp({
     config,
-    logDestination: pino.destination({ dest: '/dev/null', sync: false }),
+    logDestination: createLogDestination('/dev/null'),
   });
   await norm.listen(0, '127.0.0.1');
   const ds = norm.get(DataSource);

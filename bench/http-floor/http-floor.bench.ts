@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@norm/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { pino } from 'pino';
+import { createLogDestination } from '@norm/platform';
 import { createApiApp } from '../../apps/api/src/api-app';
 import { createScratchDatabase, drive, interleave, median, startTimeBudget } from '../lib/bench-kit';
 import { BenchHelloModule } from './hello.module';
@@ -42,7 +42,7 @@ async function serve(): Promise<void> {
   const norm = await createApiApp({
     config,
     extraModules: [BenchHelloModule],
-    logDestination: pino.destination({ dest: '/dev/null', sync: false }),
+    logDestination: createLogDestination('/dev/null'),
   });
   await norm.listen(0, '127.0.0.1');
 

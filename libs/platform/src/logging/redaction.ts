@@ -36,8 +36,20 @@ function normalize(key: string): string {
 
 const SECRET_KEYS = new Set<string>(SECRET_FIELDS.map(normalize));
 
+/**
+ * What `isSecretKey` answered for each key seen so far. Logged keys come from a small set
+ * written in code, so this stays small; the cap bounds it when keys come from data (e.g. a
+ * labels map), past which keys are simply normalized each time.
+ */
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 2_000;
+
 function isSecretKey(key: string): boolean {
-  return SECRET_KEYS.has(key) || SECRET_KEYS.has(normalize(key));
+  const known = verdicts.get(key);
+  if (known !== undefined) return known;
+  const secret = SECRET_KEYS.has(key) || SECRET_KEYS.has(normalize(key));
+  if (verdicts.size < MAX_VERDICTS) verdicts.set(key, secret);
+  return secret;
 }
 
 function isPlainObject(value: object): value is Record<string, unknown> {

@@ -8,7 +8,6 @@ interface HookRequest {
   id: string;
   method: string;
   url: string;
-  routeOptions: { url?: string };
 }
 interface HookReply {
   statusCode: number;
@@ -28,8 +27,17 @@ export interface RequestHookTarget {
   ): unknown;
 }
 
-/** Routes whose successful requests are not logged: probes hit them every few seconds. */
-const QUIET_ROUTES = new Set(['/healthz', '/readyz']);
+/** Paths whose successful requests are not logged: probes hit them every few seconds. */
+const QUIET_PATHS = new Set(['/healthz', '/readyz']);
+
+/**
+ * The path of a request URL, without its query. Read from the URL rather than from Fastify's
+ * `routeOptions`, whose getter builds a dozen-field object on every call.
+ */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
 
 /**
  * Request logging for a Fastify-based host, as three Fastify hooks. The request id itself is
@@ -50,6 +58,25 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz']);
  * large share of its throughput (bench/http-floor). Nest's own log lines still go through
  * nestjs-pino's `Logger`.
  */
+interface CompletionLine {
+  requestId: string;
+  req: { method: string; url: string };
+  res: { statusCode: number };
+  responseTime: number;
+  errorCode?: string;
+  errorDetails?: Readonly<Record<string, unknown>>;
+}
+
+/** The completion line's fields; the error fields are only added when there is an error. */
+function completion(request: HookRequest, reply: HookReply): CompletionLine {
+  return {
+    requestId: request.id,
+    req: { method: request.method, url: request.url },
+    res: { statusCode: reply.statusCode },
+    responseTime: Math.round(reply.elapsedTime * 10) / 10,
+  };
+}
+
 export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
@@ -62,20 +89,18 @@ export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): 
 
   fastify.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    if (status < 400 && QUIET_ROUTES.has(request.routeOptions.url ?? '')) return done();
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    if (status < 400) {
+      if (!QUIET_PATHS.has(pathOf(request.url))) root.info(completion(request, reply), 'request completed');
+      return done();
+    }
+    const line = completion(request, reply);
     const error = responseError(reply.raw);
-    root[level](
-      {
-        requestId: request.id,
-        req: { method: request.method, url: request.url },
-        res: { statusCode: status },
-        responseTime: Math.round(reply.elapsedTime * 10) / 10,
-        errorCode: error?.code,
-        errorDetails: error?.details,
-      },
-      'request completed',
-    );
+    if (error !== undefined) {
+      line.errorCode = error.code;
+      if (error.details !== undefined) line.errorDetails = error.details;
+    }
+    if (status >= 500) root.error(line, 'request completed');
+    else root.warn(line, 'request completed');
     done();
   });
 }

@@ -1,7 +1,10 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '@norm/core';
 import { REDACTED, redactSecrets } from './redaction';
-import { createRootLogger } from './root-logger';
+import { createLogDestination, createRootLogger } from './root-logger';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -88,6 +91,21 @@ describe('createRootLogger', () => {
   });
 });
 
+describe('createLogDestination', () => {
+  it('writes every line whole and in order, multi-byte text included, through bursts', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'norm-log-')), 'out.log');
+    const destination = createLogDestination(file);
+    const logger = createRootLogger({ app: 'api', level: 'info', destination });
+    await new Promise((resolve) => (destination as unknown as NodeJS.EventEmitter).once('ready', resolve));
+    // A burst far larger than one write, so most lines queue behind a write in flight.
+    for (let i = 0; i < 5_000; i++) logger.info({ i, who: 'Zoë 🚀 Ångström' }, 'line');
+    (destination as unknown as { flushSync(): void }).flushSync();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(5_000);
+    lines.forEach((line, i) => expect(JSON.parse(line)).toMatchObject({ i, who: 'Zoë 🚀 Ångström' }));
+  });
+});
+
 describe('redactSecrets', () => {
   it('matches field names regardless of case, dashes and underscores', () => {
     expect(
@@ -117,6 +135,17 @@ describe('redactSecrets', () => {
     expect(() => redactSecrets(cyclic)).not.toThrow();
     expect(redactSecrets({ a: { b: { c: { d: { e: { f: { secret: 's' } } } } } } })).toEqual({
       a: { b: { c: { d: { e: { f: { secret: REDACTED } } } } } },
+    });
+  });
+
+  it('gives the same verdict for a key the second time, from its cache', () => {
+    expect(redactSecrets({ Client_Secret: 'x', plain: 'y' })).toEqual({
+      Client_Secret: REDACTED,
+      plain: 'y',
+    });
+    expect(redactSecrets({ Client_Secret: 'x', plain: 'y' })).toEqual({
+      Client_Secret: REDACTED,
+      plain: 'y',
     });
   });
 
