@@ -4,6 +4,7 @@ import { ImagesNetworksInventory1795586372591 } from './1795586372591-ImagesNetw
 import { AuditHead1796354107080 } from './1796354107080-AuditHead';
 import { HeartbeatTimeouts1796354113506 } from './1796354113506-HeartbeatTimeouts';
 import { WebhookDeliveries1796354542027 } from './1796354542027-WebhookDeliveries';
+import { RunningInstanceCounts1796400000000 } from './1796400000000-RunningInstanceCounts';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   AuditHead1796354107080,
   HeartbeatTimeouts1796354113506,
   WebhookDeliveries1796354542027,
+  RunningInstanceCounts1796400000000,
 ];

@@ -31,9 +31,11 @@ export const INSTANCE_STATES = [
   where: `"state" NOT IN ('decommissioned', 'failed')`,
 })
 @Index('ix_instances_host_state', ['hostId', 'state'])
-@Index('ix_instances_cattle_deadline', ['heartbeatDeadlineAt'], {
-  where: `"lifecycle_class" = 'cattle' AND "state" = 'running'`,
+@Index('ix_instances_running_heartbeat', ['lastHeartbeatAt'], { where: `"state" = 'running'` })
+@Index('ix_instances_running_deadline', ['heartbeatDeadlineAt', 'lifecycleClass'], {
+  where: `"state" = 'running'`,
 })
+@Index('ix_instances_stopped', ['id'], { where: `"state" = 'stopped'` })
 @Check('ck_instances_state', `"state" IN (${INSTANCE_STATES.map((s) => `'${s}'`).join(', ')})`)
 @Check('ck_instances_heartbeat_timeout', `"heartbeat_timeout_s" IS NULL OR "heartbeat_timeout_s" > 0`)
 @Check('ck_instances_lifecycle_class', `"lifecycle_class" IN ('cattle', 'pet')`)

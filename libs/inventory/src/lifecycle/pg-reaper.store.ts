@@ -39,8 +39,10 @@ const TIMEOUT_SQL = `make_interval(secs => COALESCE(i."heartbeat_timeout_s",
   CASE WHEN i."lifecycle_class" = 'cattle' THEN $1::int ELSE $2::int END))`;
 
 /**
- * The reaper's reads on Postgres. Overdue cattle come from the partial index
- * `ix_instances_cattle_deadline`, so a cycle costs what the overdue set costs, not the fleet.
+ * The reaper's reads on Postgres. Overdue instances come from the partial index
+ * `ix_instances_running_deadline`, quarantined ones from `ix_instances_stopped`, and the
+ * brakes' totals from `running_instance_counts`, so a cycle costs what the overdue set costs,
+ * not the fleet (bench/heartbeat measures both).
  * Quarantine needs no column of its own: an instance is quarantined when it is `stopped` and
  * its latest stop was the reaper's, and that stop's time is when the quarantine began.
  */
@@ -90,32 +92,51 @@ export class PgReaperStore implements ReaperStore {
     }));
   }
 
+  /**
+   * Counts that cost the same at any fleet size: the live totals come from
+   * `running_instance_counts` (kept by triggers), the silent cattle from the deadline index,
+   * and the intake as the live total minus the running instances that did not beat within the
+   * window (few, in a healthy fleet). Only a fleet that has largely gone quiet, when the
+   * breaker is about to open anyway, makes the last count large.
+   */
   async fleetCounts(
     now: Date,
     intakeSince: Date,
   ): Promise<{ liveCattle: number; silentCattle: number; intakeRecent: number }> {
-    const rows = await this.ds.query<Array<{ live: number; silent: number; intake: number }>>(
-      `SELECT count(*) FILTER (WHERE "lifecycle_class" = 'cattle')::int AS "live",
-              count(*) FILTER (WHERE "lifecycle_class" = 'cattle' AND "heartbeat_deadline_at" <= $1)::int AS "silent",
-              count(*) FILTER (WHERE "last_heartbeat_at" >= $2)::int AS "intake"
-         FROM "instances" WHERE "state" = 'running'`,
+    const rows = await this.ds.query<
+      Array<{ live: number; live_all: number; silent: number; quiet: number }>
+    >(
+      `SELECT (SELECT coalesce(sum("running") FILTER (WHERE "lifecycle_class" = 'cattle'), 0)::int
+                 FROM "running_instance_counts") AS "live",
+              (SELECT coalesce(sum("running"), 0)::int FROM "running_instance_counts") AS "live_all",
+              (SELECT count(*)::int FROM "instances"
+                WHERE "lifecycle_class" = 'cattle' AND "state" = 'running' AND "heartbeat_deadline_at" <= $1)
+                AS "silent",
+              (SELECT count(*)::int FROM "instances"
+                WHERE "state" = 'running' AND ("last_heartbeat_at" < $2 OR "last_heartbeat_at" IS NULL))
+                AS "quiet"`,
       [now, intakeSince],
     );
     const r = rows[0];
-    return { liveCattle: r?.live ?? 0, silentCattle: r?.silent ?? 0, intakeRecent: r?.intake ?? 0 };
+    return {
+      liveCattle: r?.live ?? 0,
+      silentCattle: r?.silent ?? 0,
+      intakeRecent: Math.max(0, (r?.live_all ?? 0) - (r?.quiet ?? 0)),
+    };
   }
 
+  /** The candidates' hosts, with their live cattle (kept count) and silent cattle (deadline index). */
   async hosts(hostIds: readonly string[], now: Date): Promise<ReaperHostRecord[]> {
     const rows = await this.ds.query<HostRow[]>(
       `SELECT h."id", h."name", h."address", h."port", h."ssh_user", h."sudo", h."host_key_fingerprint",
               h."status", h."maintenance",
-              count(i."id") FILTER (WHERE i."lifecycle_class" = 'cattle')::int AS "live_cattle",
-              count(i."id") FILTER (WHERE i."lifecycle_class" = 'cattle' AND i."heartbeat_deadline_at" <= $2)::int
-                AS "silent_cattle"
+              coalesce((SELECT c."running" FROM "running_instance_counts" c
+                         WHERE c."host_id" = h."id" AND c."lifecycle_class" = 'cattle'), 0)::int AS "live_cattle",
+              (SELECT count(*) FROM "instances" i
+                WHERE i."host_id" = h."id" AND i."lifecycle_class" = 'cattle' AND i."state" = 'running'
+                  AND i."heartbeat_deadline_at" <= $2)::int AS "silent_cattle"
          FROM "hosts" h
-         LEFT JOIN "instances" i ON i."host_id" = h."id" AND i."state" = 'running'
-        WHERE h."id" = ANY($1::uuid[])
-        GROUP BY h."id"`,
+        WHERE h."id" = ANY($1::uuid[])`,
       [hostIds, now],
     );
     return rows.map((h) => ({
