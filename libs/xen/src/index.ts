@@ -11,4 +11,5 @@ export * from './parsers/xl-list-long.parser';
 export * from './parsers/lvm.parser';
 export * from './xl-cfg/xl-cfg.parser';
 export * from './xl-cfg/xl-cfg.renderer';
+export * from './seed/nocloud-seed';
 export * from './ssh-xen-host';

@@ -86,6 +86,18 @@ export interface DomainConfig {
   onCrash?: 'destroy' | 'restart' | 'preserve';
 }
 
+/**
+ * The files of a NoCloud seed volume (cloud-init's NoCloud datasource): a small ISO 9660
+ * volume labelled `cidata`, attached read-only beside the root disk of a disk-boot guest,
+ * whose kernel command line Norm cannot set. `userData` carries the instance token in clear.
+ */
+export interface NoCloudSeed {
+  metaData: string;
+  userData: string;
+  /** Network config version 2; absent leaves the guest to its image's own (usually DHCP). */
+  networkConfig?: string;
+}
+
 export interface VolumeGroup {
   name: string;
   sizeMb: number;
@@ -122,8 +134,12 @@ export interface XenHost {
   info(): Promise<XenInfo>;
   listDomains(): Promise<DomainSummary[]>;
   listDomainDetails(): Promise<DomainDetail[]>;
-  /** Renders the config, uploads it to the Norm-owned config directory, runs `xl create`. */
-  createDomain(cfg: DomainConfig): Promise<IdempotentResult & { domid?: number }>;
+  /**
+   * Renders the config, uploads it to the Norm-owned config directory, runs `xl create`. With
+   * a seed, the seed volume is built and placed beside the config first (root-only, like it)
+   * and attached as one more read-only disk. Nothing is uploaded when the domain exists.
+   */
+  createDomain(cfg: DomainConfig, seed?: NoCloudSeed): Promise<IdempotentResult & { domid?: number }>;
   /** `xl shutdown -w` bounded by `timeoutMs`, then `xl destroy`. Gone already is success. */
   shutdownDomain(name: string, timeoutMs: number): Promise<IdempotentResult & { forced: boolean }>;
   destroyDomain(name: string): Promise<IdempotentResult>;
@@ -134,7 +150,7 @@ export interface XenHost {
   logicalVolumes(vg?: string): Promise<LogicalVolume[]>;
   createVolume(req: CreateVolumeRequest): Promise<IdempotentResult>;
   removeVolume(vg: string, name: string): Promise<IdempotentResult>;
-  /** Removes the uploaded config of a domain; absent is success. */
+  /** Removes the uploaded config of a domain and its seed volume, if any; absent is success. */
   removeDomainConfig(name: string): Promise<IdempotentResult>;
 }
 
