@@ -7,6 +7,7 @@ import {
   type IdempotentResult,
   type Logger,
   type LogicalVolume,
+  type NoCloudSeed,
   type NormConfig,
   silentLogger,
   type VolumeGroup,
@@ -39,12 +40,16 @@ import { parseXlInfo } from './parsers/xl-info.parser';
 import { parseXlListLong } from './parsers/xl-list-long.parser';
 import { parseXlList } from './parsers/xl-list.parser';
 import { assertDomainName } from './validation/allow-lists';
+import { noCloudSeedIso } from './seed/nocloud-seed';
 import { renderXlCfg } from './xl-cfg/xl-cfg.renderer';
 import { readHostKeyFingerprint } from './ssh/read-host-key';
 import { type RemoteShell } from './ssh/ssh-host-connection';
 import { sshOptionsFromConfig, type SshTransportOptions } from './ssh/ssh-options';
 import { sshKeyConfigured } from './ssh/ssh-private-key';
 import { SshPool } from './ssh/ssh-pool';
+
+/** Where a disk-boot guest sees its NoCloud seed: the disk after its root disk (xvda). */
+export const SEED_VDEV = 'xvdb';
 
 export interface SshXenHostOptions {
   /** Norm-owned directory for uploaded xl.cfg files (NORM_XEN_CONFIG_DIR). */
@@ -83,22 +88,24 @@ export class SshXenHost implements XenHost {
     return parseXlListLong((await this.shell.exec(xlListLongArgv())).stdout);
   }
 
-  async createDomain(cfg: DomainConfig): Promise<IdempotentResult & { domid?: number }> {
+  async createDomain(cfg: DomainConfig, seed?: NoCloudSeed): Promise<IdempotentResult & { domid?: number }> {
+    // The seed goes after the domain's own disks: pygrub boots from the first disk, and the
+    // guest finds the seed by its label, not by its device name.
+    const disks = seed
+      ? [
+          ...cfg.disks,
+          { target: this.seedPath(cfg.name), vdev: SEED_VDEV, access: 'ro' as const, format: 'raw' as const },
+        ]
+      : cfg.disks;
     // Rendering validates every value, so nothing is uploaded for a config Xen would reject.
-    const text = renderXlCfg(cfg);
+    const text = renderXlCfg({ ...cfg, disks });
+    const image = seed ? noCloudSeedIso(seed) : undefined;
     const existing = await this.findDomain(cfg.name);
     if (existing) return { changed: false, domid: existing.domid };
     const path = this.configPath(cfg.name);
-    // The config carries the instance's heartbeat token: uploaded (as the login user, who
-    // owns the directory) beside its final place, then installed root:root 0600 over it, so
-    // at rest only root can read it. The staged copy goes whatever happens.
-    const staged = this.stagedPath(cfg.name);
-    await this.shell.upload(staged, text, { mode: 0o600 });
-    try {
-      await this.shell.exec(installRootOnlyArgv(staged, path));
-    } finally {
-      await this.shell.remove(staged).catch(() => false);
-    }
+    // The seed first: the config never names a seed volume that is not in place.
+    if (image) await this.placeRootOnly(image, this.seedStagedPath(cfg.name), this.seedPath(cfg.name));
+    await this.placeRootOnly(text, this.stagedPath(cfg.name), path);
     try {
       await this.shell.exec(xlCreateArgv(path));
     } catch (err) {
@@ -202,7 +209,25 @@ export class SshXenHost implements XenHost {
   }
 
   async removeDomainConfig(name: string): Promise<IdempotentResult> {
-    return { changed: await this.shell.remove(this.configPath(name)) };
+    // Both, whichever exists: a kernel-boot domain has no seed, and a create that failed
+    // between the two uploads left only the seed.
+    const config = await this.shell.remove(this.configPath(name));
+    const seed = await this.shell.remove(this.seedPath(name));
+    return { changed: config || seed };
+  }
+
+  /**
+   * The config and the seed carry the instance's heartbeat token: each is uploaded (as the
+   * login user, who owns the directory) beside its final place, then installed root:root 0600
+   * over it, so at rest only root can read it. The staged copy goes whatever happens.
+   */
+  private async placeRootOnly(content: string | Buffer, staged: string, path: string): Promise<void> {
+    await this.shell.upload(staged, content, { mode: 0o600 });
+    try {
+      await this.shell.exec(installRootOnlyArgv(staged, path));
+    } finally {
+      await this.shell.remove(staged).catch(() => false);
+    }
   }
 
   private async findDomain(name: string): Promise<DomainSummary | undefined> {
@@ -218,6 +243,17 @@ export class SshXenHost implements XenHost {
   private stagedPath(name: string): string {
     assertDomainName(name);
     return `${this.options.configDir}/.${name}.cfg.staged`;
+  }
+
+  /** The NoCloud seed volume of a disk-boot domain, next to its config. */
+  private seedPath(name: string): string {
+    assertDomainName(name);
+    return `${this.options.configDir}/${name}.seed.iso`;
+  }
+
+  private seedStagedPath(name: string): string {
+    assertDomainName(name);
+    return `${this.options.configDir}/.${name}.seed.iso.staged`;
   }
 }
 

@@ -37,15 +37,15 @@ export function guestBootstrapFor(
   };
 }
 
-/** A kernel command line word is split on spaces and may not carry quotes the guest would keep. */
-const CMDLINE_VALUE = /^[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/;
-
 /**
- * The kernel-boot form (xl.cfg `extra=`): `norm.heartbeat_url=… norm.token=… norm.interval=…
- * norm.ip=…/NN norm.gw=…`, the words the agent reads from /proc/cmdline. Each value is one word
- * of URL-safe characters, so nothing can inject another parameter.
+ * Every bootstrap value is one word of URL-safe characters: a kernel command line word is split
+ * on spaces and may not carry quotes the guest would keep, and the same rule keeps the NoCloud
+ * seed's YAML and the agent's KEY=VALUE file to one line per value with nothing to escape.
  */
-export function bootstrapKernelArgs(b: GuestBootstrap): string {
+const BOOTSTRAP_VALUE = /^[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/;
+
+/** The agent's settings as `norm.*` names and values, each checked; the one place they are. */
+export function bootstrapValues(b: GuestBootstrap): Array<[string, string]> {
   const words: Array<[string, string | undefined]> = [
     ['norm.heartbeat_url', b.heartbeatUrl],
     ['norm.token', b.token],
@@ -56,12 +56,22 @@ export function bootstrapKernelArgs(b: GuestBootstrap): string {
   return words
     .filter((w): w is [string, string] => w[1] !== undefined)
     .map(([key, value]) => {
-      if (!CMDLINE_VALUE.test(value))
+      if (!BOOTSTRAP_VALUE.test(value))
         // The value itself stays out of the error: it may be the token.
         throw new DomainError('ValidationFailed', 'a guest bootstrap value is not one URL-safe word', {
           field: key,
         });
-      return `${key}=${value}`;
-    })
+      return [key, value];
+    });
+}
+
+/**
+ * The kernel-boot form (xl.cfg `extra=`): `norm.heartbeat_url=… norm.token=… norm.interval=…
+ * norm.ip=…/NN norm.gw=…`, the words the agent reads from /proc/cmdline. Each value is one word
+ * of URL-safe characters, so nothing can inject another parameter.
+ */
+export function bootstrapKernelArgs(b: GuestBootstrap): string {
+  return bootstrapValues(b)
+    .map(([key, value]) => `${key}=${value}`)
     .join(' ');
 }

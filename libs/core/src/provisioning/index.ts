@@ -3,3 +3,4 @@ export * from './host-limiter';
 export * from './vm-provision.handler';
 export * from './stuck-work.loop';
 export * from './guest-bootstrap';
+export * from './nocloud-seed.renderer';

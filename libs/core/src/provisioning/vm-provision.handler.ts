@@ -4,7 +4,14 @@ import { generateToken, hashSecret } from '../identity/token-secret';
 import { type ImageRecord, type NetworkRecord } from '../inventory/catalogue.port';
 import { endpointOf, type HostRecord } from '../inventory/host.port';
 import { type JobHandler } from '../jobs';
-import { type Clock, type DomainConfig, type Logger, type XenHost, type XenHostFactory } from '../ports';
+import {
+  type Clock,
+  type DomainConfig,
+  type Logger,
+  type NoCloudSeed,
+  type XenHost,
+  type XenHostFactory,
+} from '../ports';
 import {
   type InstanceRecord,
   type VmRequestRecord,
@@ -18,6 +25,7 @@ import {
   type GuestBootstrapOptions,
 } from './guest-bootstrap';
 import { type HostSlots } from './host-slots.port';
+import { renderNoCloudSeed } from './nocloud-seed.renderer';
 
 export interface ProvisionOptions {
   /** BullMQ's attempts for the job: the last attempt compensates even on a transient error. */
@@ -208,7 +216,10 @@ async function reconcile(
       // finds the domain already there changes nothing.
       instance = await issueInstanceToken(deps, instance, fresh.prefix, freshHash);
       const bootstrap = guestBootstrapFor(deps.bootstrap, instance.id, fresh.token, network, instance.ip);
-      await host.createDomain(domainConfig(request, instance, image, network, golden.vg, volume, bootstrap));
+      await host.createDomain(
+        domainConfig(request, instance, image, network, golden.vg, volume, bootstrap),
+        guestSeed(image, instance, bootstrap),
+      );
     }
 
     await step('confirm');
@@ -404,8 +415,8 @@ export function domainConfig(
   bootstrap?: GuestBootstrap,
 ): DomainConfig {
   // Kernel-boot images get the bootstrap words after the image's own arguments; disk-boot
-  // (pygrub) images take their command line from the guest's grub menu, see README "Guest
-  // bootstrap data".
+  // (pygrub) images take their command line from the guest's grub menu and get the same data
+  // on a seed volume instead (guestSeed), see README "Guest bootstrap data".
   const kernelArgs = (own: string | null | undefined): string =>
     [own, bootstrap ? bootstrapKernelArgs(bootstrap) : undefined].filter((a): a is string => !!a).join(' ');
   return {
@@ -428,6 +439,20 @@ export function domainConfig(
     onReboot: 'restart',
     onCrash: 'destroy',
   };
+}
+
+/**
+ * The NoCloud seed for a disk-boot (pygrub) image, whose kernel command line Norm cannot set;
+ * none for a kernel-boot image, which has its bootstrap in `extra=`. cloud-init in the image
+ * reads it on first boot.
+ */
+export function guestSeed(
+  image: ImageRecord,
+  i: InstanceRecord,
+  bootstrap: GuestBootstrap,
+): NoCloudSeed | undefined {
+  if (image.boot.method !== 'pygrub') return undefined;
+  return renderNoCloudSeed(bootstrap, { instanceId: i.id, hostname: i.name, mac: i.mac });
 }
 
 /** hosts.limits.provisionConcurrency overrides the fleet default for one host. */

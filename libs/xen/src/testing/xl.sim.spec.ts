@@ -255,6 +255,43 @@ describe('xl create', () => {
     ]);
   });
 
+  it("attaches a read-only seed file after the root disk, as Norm's disk-boot configs ask", async () => {
+    const { host } = setup();
+    await host.exec(['lvcreate', '-y', '-s', '-L', '128m', '-n', 'web1', 'vg0/golden-tiny']);
+    const seed = '/var/lib/norm/domains/web1.seed.iso';
+    host.fs.writeFile(
+      '/var/lib/norm/domains/web1.cfg',
+      WEB1_CFG.replace(
+        "target=/dev/vg0/web1' ]",
+        `target=/dev/vg0/web1', 'format=raw, vdev=xvdb, access=ro, target=${seed}' ]`,
+      ),
+    );
+    // Not placed yet: libxl cannot stat the second disk.
+    const missing = await host.exec(['xl', 'create', '/var/lib/norm/domains/web1.cfg']);
+    expect(missing.exitCode).toBe(3);
+    expect(missing.stderr.split('\n').slice(1, 3)).toEqual([
+      `libxl: error: libxl_device.c:455:libxl__device_disk_set_backend: Disk vdev=xvdb failed to stat: ${seed}: No such file or directory`,
+      'libxl: error: libxl_create.c:1318:initiate_domain_create: Domain 1:Unable to set disk defaults for disk 1',
+    ]);
+    // Placed as Norm places it: binary, root:root 0600 (xl runs as root).
+    host.fs.writeFile(
+      '/var/lib/norm/domains/.web1.seed.iso.staged',
+      Buffer.from([0x00, 0xff, 0x43, 0x44, 0x30, 0x30, 0x31]),
+    );
+    expect(host.fs.installFile('/var/lib/norm/domains/.web1.seed.iso.staged', seed, 0o600, 0)).toEqual({
+      ok: true,
+    });
+    expect((await host.exec(['xl', 'create', '/var/lib/norm/domains/web1.cfg'])).exitCode).toBe(0);
+    const [domain] = JSON.parse((await host.exec(['xl', 'list', '-l', 'web1'])).stdout) as Array<{
+      config: { disks: Array<Record<string, unknown>> };
+    }>;
+    // A regular file is not a block device, so Linux libxl gives it to QEMU's qdisk, not blkback.
+    expect(domain!.config.disks).toEqual([
+      { pdev_path: '/dev/vg0/web1', vdev: 'xvda', backend: 'phy', format: 'raw', readwrite: 1 },
+      { pdev_path: seed, vdev: 'xvdb', backend: 'qdisk', format: 'raw' },
+    ]);
+  });
+
   it('requires a name', async () => {
     const { host } = setup();
     host.fs.writeFile('/var/lib/norm/domains/x.cfg', 'memory = 64\n');
