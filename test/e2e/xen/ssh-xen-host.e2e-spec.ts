@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DomainConfig,
@@ -7,7 +7,7 @@ import {
   isDomainError,
   type XenHost,
 } from '@norm/core';
-import { sshOptions, SshXenHostFactory } from '@norm/xen';
+import { noCloudSeedIso, sshOptions, SshXenHostFactory } from '@norm/xen';
 import {
   type SimulatedFleet,
   type SimulatedFleetHost,
@@ -179,6 +179,33 @@ describe.each(MODES)('SshXenHost over %s', (mode) => {
     expect(await host.removeDomainConfig('web1')).toEqual({ changed: false });
     expect(await host.removeVolume('vg0', 'web1')).toEqual({ changed: true });
     expect(await host.removeVolume('vg0', 'web1')).toEqual({ changed: false });
+  });
+
+  it('places a NoCloud seed root-only beside the config, attaches it read-only, and removes both', async () => {
+    await host.createVolume({ vg: 'vg0', name: 'seed1', sizeMb: 64, snapshotOf: 'golden-tiny' });
+    const seed = {
+      metaData: 'instance-id: seed1\n',
+      userData: '#cloud-config\n',
+      networkConfig: 'version: 2\n',
+    };
+    const cfg: DomainConfig = { ...domain('seed1', 64), boot: { kind: 'pygrub' } };
+    expect((await host.createDomain(cfg, seed)).changed).toBe(true);
+    expect(configStat('seed1.seed.iso')).toEqual({ perm: 0o600, uid: 0 });
+    expect(configStat('.seed1.seed.iso.staged')).toBeUndefined();
+    const path = `${h.configDir}/seed1.seed.iso`;
+    // Binary through SFTP and install unchanged.
+    const placed = mode === 'openssh' ? readFileSync(path) : h.sim.fs.readFile(path);
+    expect(placed.equals(noCloudSeedIso(seed))).toBe(true);
+    const disks = (await host.listDomainDetails()).find((d) => d.name === 'seed1')?.disks;
+    expect(disks?.map((d) => [d.vdev, d.target, d.readwrite ?? false])).toEqual([
+      ['xvda', '/dev/vg0/seed1', true],
+      ['xvdb', path, false],
+    ]);
+    await host.destroyDomain('seed1');
+    expect(await host.removeDomainConfig('seed1')).toEqual({ changed: true });
+    expect(configStat('seed1.seed.iso')).toBeUndefined();
+    expect(configStat('seed1.cfg')).toBeUndefined();
+    await host.removeVolume('vg0', 'seed1');
   });
 
   it('reports low memory as InsufficientMemory', async () => {
