@@ -130,11 +130,17 @@ describe('the api killed with SIGKILL right after committing a request, before a
     // Exactly once: one create on the host, one volume, and the outbox row completed once.
     expect(sim.commands(['xl', 'create'])).toHaveLength(1);
     expect(sim.commands(['lvcreate'])).toHaveLength(1);
-    const [after] = await db.dataSource.query<{ dispatch_attempts: number; completed_at: Date | null }[]>(
-      `SELECT "dispatch_attempts", "completed_at" FROM "outbox" WHERE "job_id" LIKE $1`,
-      [`%${id}%`],
+    // The handler writes `running` before its job returns; the row is completed just after.
+    await expectEventually(
+      async () => {
+        const [after] = await db.dataSource.query<{ dispatch_attempts: number; completed_at: Date | null }[]>(
+          `SELECT "dispatch_attempts", "completed_at" FROM "outbox" WHERE "job_id" LIKE $1`,
+          [`%${id}%`],
+        );
+        expect(after?.completed_at).not.toBeNull();
+        expect(after?.dispatch_attempts).toBe(1);
+      },
+      { timeoutMs: 10_000 },
     );
-    expect(after?.completed_at).not.toBeNull();
-    expect(after?.dispatch_attempts).toBe(1);
   }, 90_000);
 });

@@ -64,7 +64,11 @@ export class AuthGuard implements CanActivate {
       if (isDomainError(error) && error.code === 'Unauthenticated') {
         await this.gate.recordAuthFailure(request.ip);
         // Never the token: the prefix-free reason and where it came from are enough to investigate.
-        this.log.warn('authentication failed', { reason: error.details.reason, ip: request.ip });
+        this.log.warn('authentication failed', {
+          reason: error.details.reason,
+          ip: request.ip,
+          requestId: request.id,
+        });
       }
       throw error;
     }

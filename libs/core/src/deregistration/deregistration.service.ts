@@ -106,14 +106,16 @@ export class DeregistrationService {
       requestId: ctx.requestId ?? null,
     });
     const event = await this.deps.store.eventFor(row.instanceId, this.deps.clock.now());
-    if (event && (await this.attempt(row, event)) === 'done')
+    if (event && (await this.attempt(row, event, ctx.requestId ?? null)) === 'done')
       await this.deps.store.completeInstance(row.instanceId);
     return (await this.deps.store.get(id)) ?? row;
   }
 
+  /** `requestId`: the operator's request when a retry runs inside one, for its log line. */
   private async attempt(
     row: DeregistrationRecord,
     event: DeregistrationEvent,
+    requestId: string | null = null,
   ): Promise<DeregistrationStatus> {
     const target = this.byName.get(row.target);
     const attempts = row.attempts + 1;
@@ -145,6 +147,7 @@ export class DeregistrationService {
         attempts,
         error,
         nextAttemptAt: nextAttemptAt.toISOString(),
+        ...(requestId === null ? {} : { requestId }),
       });
       await this.deps.audit({
         actor: ACTOR,

@@ -39,7 +39,7 @@ export class HostService {
   constructor(private readonly deps: HostServiceDeps) {}
 
   async register(ctx: ActingContext, input: NewHost): Promise<HostRecord> {
-    const observation = await this.probe(input);
+    const observation = await this.probe(input, ctx.requestId ?? null);
     return this.deps.uow.run(async (tx) => {
       const host = await tx.hosts.create(input, observation, this.deps.clock.now());
       await tx.audit.append(event(ctx, 'host.register', host.id, null, hostAudit(host)));
@@ -58,7 +58,12 @@ export class HostService {
    */
   async scanHostKey(ctx: ActingContext, target: { address: string; port: number }): Promise<ScannedHostKey> {
     const fingerprint = await this.deps.xen.readFingerprint(target.address, target.port);
-    this.deps.log.info('host key scanned', { ...target, fingerprint, by: actorOf(ctx.subject) });
+    this.deps.log.info('host key scanned', {
+      ...target,
+      fingerprint,
+      by: actorOf(ctx.subject),
+      requestId: ctx.requestId ?? null,
+    });
     return {
       ...target,
       fingerprint,
@@ -141,7 +146,7 @@ export class HostService {
     });
   }
 
-  private async probe(input: NewHost): Promise<HostObservation> {
+  private async probe(input: NewHost, requestId: string | null): Promise<HostObservation> {
     const endpoint = endpointOf(input);
     try {
       return await observeHost(this.deps.xen.forHost(endpoint));
@@ -152,6 +157,7 @@ export class HostService {
         port: input.port,
         error: err instanceof Error ? err.message : String(err),
         code: err instanceof DomainError ? err.code : undefined,
+        requestId,
       });
       throw registrationError(err, input);
     }

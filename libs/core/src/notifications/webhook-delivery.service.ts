@@ -96,7 +96,7 @@ export class WebhookDeliveryService {
       requestId: ctx.requestId ?? null,
     });
     // Once, now; if it fails it is retried with backoff while attempts stay under the cap.
-    await this.attempt(claimed);
+    await this.attempt(claimed, ctx.requestId ?? null);
     return (await this.deps.store.get(id)) ?? row;
   }
 
@@ -105,7 +105,11 @@ export class WebhookDeliveryService {
     return new Date(now.getTime() + this.options.timeoutMs + 30_000);
   }
 
-  private async attempt(row: WebhookDeliveryRecord): Promise<'delivered' | 'retry' | 'failed'> {
+  /** `requestId`: the operator's request when a resend runs inside one, for its log line. */
+  private async attempt(
+    row: WebhookDeliveryRecord,
+    requestId: string | null = null,
+  ): Promise<'delivered' | 'retry' | 'failed'> {
     const sub = this.byName.get(row.subscription);
     const attempts = row.attempts + 1;
     const at = this.deps.clock.now();
@@ -165,6 +169,7 @@ export class WebhookDeliveryService {
       lastStatus,
       error,
       nextAttemptAt: nextAttemptAt?.toISOString() ?? null,
+      ...(requestId === null ? {} : { requestId }),
     });
     this.metrics.webhookAttempt(row.subscription, giveUp ? 'failed' : 'retry');
     return giveUp ? 'failed' : 'retry';

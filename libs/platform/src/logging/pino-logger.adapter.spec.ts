@@ -1,4 +1,3 @@
-import { storage, Store } from 'nestjs-pino/storage';
 import { describe, expect, it } from 'vitest';
 import { PinoLoggerAdapter } from './pino-logger.adapter';
 import { REDACTED } from './redaction';
@@ -31,15 +30,13 @@ describe('PinoLoggerAdapter', () => {
     ]);
   });
 
-  it('writes through the request logger inside a request, keeping component bindings', () => {
+  it('keeps component bindings on child loggers and the request id given in the data', () => {
     const { root, lines } = capture();
     const log = new PinoLoggerAdapter(root).child({ component: 'vm-requests' });
-    storage.run(new Store(root.child({ requestId: 'req-7' })), () =>
-      log.info('request approved', { requestId2: 1 }),
-    );
-    log.info('outside', {});
+    log.info('request approved', { requestId: 'req-7' });
+    log.child({ step: 'quota' }).info('outside', {});
     expect(lines[0]).toMatchObject({ requestId: 'req-7', component: 'vm-requests', msg: 'request approved' });
-    expect(lines[1]).toMatchObject({ component: 'vm-requests', msg: 'outside' });
+    expect(lines[1]).toMatchObject({ component: 'vm-requests', step: 'quota', msg: 'outside' });
     expect(lines[1]).not.toHaveProperty('requestId');
   });
 });

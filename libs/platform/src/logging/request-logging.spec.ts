@@ -20,14 +20,15 @@ beforeAll(async () => {
   registerRequestLogging(server, root);
   server.get('/healthz', () => ({ status: 'ok' }));
   server.get('/readyz', async (_req, reply) => reply.code(503).send({}));
-  server.get('/hello', () => {
-    log.info('saying hello', { to: 'world' });
+  server.get('/hello', (request) => {
+    // Code acting for a request names its id (the domain gets it in ActingContext.requestId).
+    log.info('saying hello', { to: 'world', requestId: request.id });
     return { hello: 'world' };
   });
   server.post('/things', async (request) => {
     // Past an await, as a real handler would be after a database call.
     await new Promise((resolve) => setTimeout(resolve, 1));
-    log.info('thing created', { body: request.body });
+    log.info('thing created', { body: request.body, requestId: request.id });
     return { ok: true };
   });
   server.get('/refused', (_request, reply) => {
@@ -67,7 +68,7 @@ describe('registerRequestLogging', () => {
     ]);
   });
 
-  it('keeps the request id on lines logged by a handler of a POST with a body, after an await', async () => {
+  it('logs a POST with a body after an await: redacted handler line, completion line with the id', async () => {
     const res = await server.inject({
       method: 'POST',
       url: '/things',
@@ -79,6 +80,13 @@ describe('registerRequestLogging', () => {
       requestId,
       body: { name: 'x', password: '[redacted]' },
     });
+    expect(lines[1]).toMatchObject({
+      msg: 'request completed',
+      requestId,
+      req: { method: 'POST', url: '/things' },
+      res: { statusCode: 200 },
+    });
+    expect(lines).toHaveLength(2);
   });
 
   it('logs 4xx at warn with the error the filter noted, details redacted', async () => {

@@ -1,5 +1,4 @@
 import { type ServerResponse } from 'node:http';
-import { storage, Store } from 'nestjs-pino/storage';
 import { type Logger as Pino } from 'pino';
 import { REQUEST_ID_HEADER } from './request-id';
 import { responseError } from './response-error-code';
@@ -40,23 +39,24 @@ function pathOf(url: string): string {
 }
 
 /**
- * Request logging for a Fastify-based host, as three Fastify hooks. The request id itself is
+ * Request logging for a Fastify-based host, as two Fastify hooks. The request id itself is
  * decided by the adapter's `genReqId` (see `requestIdFrom`), once, before any hook runs.
  *
  * - onRequest: echo the id in `x-request-id`, on every response including 404s and errors.
- * - preHandler: run the rest of the request (Nest's guards, pipes, controller, domain) inside
- *   nestjs-pino's async context with a child logger bound to `requestId`, so every line logged
- *   on behalf of the request carries the id (the `Logger` port reads this context). It is
- *   entered after body parsing on purpose: parsing resumes from socket events, which would
- *   drop a context entered earlier, so a POST's handler would log without its id.
  * - onResponse: ONE completion line (method, url, status, time, and the error code and
  *   hidden details the exception filter noted); 4xx at warn, 5xx at error; successful probe
  *   requests are skipped.
  *
+ * No async context (AsyncLocalStorage) carries the id into the domain. On Node 20 an
+ * AsyncLocalStorage turns on promise hooks for every promise in the process, which cost the
+ * API a third of its throughput (bench/http-floor: 14.5k -> 21.5k req/s without it). The
+ * domain already receives the request id with the acting subject (`ActingContext.requestId`,
+ * also written to the audit), and the few lines it logs on behalf of a request name it
+ * explicitly.
+ *
  * This replaces nestjs-pino's pino-http middleware: that path ran every request through
  * middie and Nest's middleware wrapper and built two child loggers, which cost the API a
- * large share of its throughput (bench/http-floor). Nest's own log lines still go through
- * nestjs-pino's `Logger`.
+ * large share of its throughput. Nest's own log lines still go through nestjs-pino's `Logger`.
  */
 interface CompletionLine {
   requestId: string;
@@ -81,10 +81,6 @@ export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): 
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
     done();
-  });
-
-  fastify.addHook('preHandler', (request, _reply, done) => {
-    storage.run(new Store(root.child({ requestId: request.id })), done);
   });
 
   fastify.addHook('onResponse', (request, reply, done) => {
