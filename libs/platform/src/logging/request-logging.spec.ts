@@ -7,10 +7,16 @@ import { noteResponseError } from './response-error-code';
 import { createRootLogger } from './root-logger';
 
 const lines: Array<Record<string, unknown>> = [];
+const raw: string[] = [];
 const root = createRootLogger({
   app: 'api',
   level: 'info',
-  destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  destination: {
+    write: (line: string) => {
+      raw.push(line);
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  },
 });
 const log = new PinoLoggerAdapter(root);
 let server: FastifyInstance;
@@ -45,6 +51,8 @@ afterAll(async () => {
 });
 beforeEach(() => {
   lines.length = 0;
+  raw.length = 0;
+  root.level = 'info';
 });
 
 describe('registerRequestLogging', () => {
@@ -116,5 +124,33 @@ describe('registerRequestLogging', () => {
     });
     expect(res.headers['x-request-id']).toBe('abc-404');
     expect(lines[0]).toMatchObject({ requestId: 'abc-404', level: 'warn' });
+  });
+
+  it('writes the success line byte for byte as pino would, escapes included', async () => {
+    const url = '/hello?q=%22x%22&name=' + encodeURIComponent('zoë "quoted" \\ back');
+    await server.inject({ method: 'GET', url, headers: { 'x-request-id': 'abc-2' } });
+    const built = raw.at(-1)!;
+    const fields = JSON.parse(built) as { responseTime: number };
+    root.info(
+      {
+        requestId: 'abc-2',
+        req: { method: 'GET', url },
+        res: { statusCode: 200 },
+        responseTime: fields.responseTime,
+      },
+      'request completed',
+    );
+    const byPino = raw.at(-1)!;
+    const withoutTime = (line: string): string => line.replace(/,"time":"[^"]+"/, '');
+    expect(withoutTime(built)).toBe(withoutTime(byPino));
+    expect(built).toMatch(/,"time":"\d{4}-\d\d-\d\dT[\d:.]+Z",/);
+  });
+
+  it('writes no success line when info is not enabled, and still the failures', async () => {
+    root.level = 'warn';
+    await server.inject({ method: 'GET', url: '/hello' });
+    expect(lines).toEqual([]);
+    await server.inject({ method: 'GET', url: '/refused' });
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', res: { statusCode: 403 } })]);
   });
 });

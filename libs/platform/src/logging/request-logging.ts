@@ -1,5 +1,5 @@
 import { type ServerResponse } from 'node:http';
-import { type Logger as Pino } from 'pino';
+import { pino, type Logger as Pino } from 'pino';
 import { REQUEST_ID_HEADER } from './request-id';
 import { responseError } from './response-error-code';
 
@@ -77,7 +77,47 @@ function completion(request: HookRequest, reply: HookReply): CompletionLine {
   };
 }
 
+/** The pino internals a hand-built line needs, read once (pino exports these symbols for this). */
+interface LineParts {
+  /** `{"level":"info"` as this logger's level formatter writes it. */
+  levelPrefix: string;
+  /** The timestamp function's output: `,"time":"…"`. */
+  time: () => string;
+  /** The root's bindings, already serialized: `,"app":"api","pid":…,"hostname":"…"`. */
+  chindings: string;
+  stream: { write(line: string): unknown };
+}
+
+function lineParts(root: Pino): LineParts {
+  const internals = root as unknown as Record<symbol, unknown>;
+  const levels = internals[pino.symbols.lsCacheSym] as Record<number, string>;
+  return {
+    levelPrefix: levels[root.levels.values.info!]!,
+    time: internals[pino.symbols.timeSym] as () => string,
+    chindings: internals[pino.symbols.chindingsSym] as string,
+    stream: internals[pino.symbols.streamSym] as LineParts['stream'],
+  };
+}
+
+/**
+ * The successful request's completion line, built as one string: field for field what
+ * `root.info(completion(request, reply), 'request completed')` writes (a unit test compares
+ * the two), without pino's generic walk over the object (redaction, serializer lookups, one
+ * stringify per nested value). It is the line the API writes most, and that walk was about
+ * a tenth of the API's CPU in bench/http-floor's profile. Its fields are fixed and none can
+ * hold a secret (the redaction works on field names), so nothing is lost by skipping it.
+ */
+function successLine(parts: LineParts, request: HookRequest, reply: HookReply): string {
+  return (
+    `${parts.levelPrefix}${parts.time()}${parts.chindings},"requestId":${JSON.stringify(request.id)}` +
+    `,"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(request.url)}}` +
+    `,"res":{"statusCode":${reply.statusCode}},"responseTime":${Math.round(reply.elapsedTime * 10) / 10}` +
+    `,"msg":"request completed"}\n`
+  );
+}
+
 export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): void {
+  const parts = lineParts(root);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
     done();
@@ -86,7 +126,8 @@ export function registerRequestLogging(fastify: RequestHookTarget, root: Pino): 
   fastify.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     if (status < 400) {
-      if (!QUIET_PATHS.has(pathOf(request.url))) root.info(completion(request, reply), 'request completed');
+      if (root.isLevelEnabled('info') && !QUIET_PATHS.has(pathOf(request.url)))
+        parts.stream.write(successLine(parts, request, reply));
       return done();
     }
     const line = completion(request, reply);
