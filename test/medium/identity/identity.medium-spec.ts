@@ -286,4 +286,37 @@ describe('rate limits shared through Redis', () => {
     expect((await a.admit('10.2.0.1', 'any')).refused?.bucket).toBe('auth-failures');
     expect((await b.admit('10.2.0.2', 'any')).refused).toBeUndefined();
   });
+  it('admits concurrent requests in shared script runs, each counted exactly', async () => {
+    const limits = { windowMs: 60_000, perIp: 1_000, perToken: 10, authFailuresPerIp: 3 };
+    const redis = redises[0]!;
+    const gate = new RedisRequestGate(redis, `${prefix}-batch`, limits);
+    const commands = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const script = commands.normAdmit!;
+    let runs = 0;
+    commands.normAdmit = (...args: unknown[]) => {
+      runs += 1;
+      return script.apply(redis, args);
+    };
+    try {
+      const decisions = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => gate.admit(`10.3.0.${i}`, 'tok-batch')),
+      );
+      // The first goes alone at once; the 24 that arrived while it ran share the next run.
+      expect(runs).toBe(2);
+      expect(decisions.slice(0, 10).map((d) => d.refused)).toEqual(Array(10).fill(undefined));
+      expect(decisions.slice(10).map((d) => d.refused?.bucket)).toEqual(Array(15).fill('token'));
+      expect(new Set(decisions.map((d) => d.epoch)).size).toBe(1);
+    } finally {
+      commands.normAdmit = script;
+    }
+  });
+
+  it('a request that arrives after a revocation completed reads the new epoch, even mid-batch', async () => {
+    const limits = { windowMs: 60_000, perIp: 1_000, perToken: 1_000, authFailuresPerIp: 3 };
+    const gate = new RedisRequestGate(redises[0]!, `${prefix}-epoch`, limits);
+    const inFlight = gate.admit('10.4.0.1', 'tok-epoch');
+    await gate.revoked();
+    const after = await gate.admit('10.4.0.2', 'tok-epoch');
+    expect(Number(after.epoch)).toBe(Number((await inFlight).epoch) + 1);
+  });
 });

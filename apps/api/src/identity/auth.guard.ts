@@ -23,7 +23,8 @@ const BEARER = /^Bearer ([^\s]+)$/i;
  * The global guard: deny by default. Per request, in order:
  *   1. `@Public()` routes pass untouched;
  *   2. a route without `@RequirePermission` is refused (and fails the boot, see RoutePermissionCheck);
- *   3. one Redis round trip: rate limits (IP, token, failed auths) + the revocation epoch;
+ *   3. one Redis script run, shared with concurrent requests (RedisRequestGate): rate limits
+ *      (IP, token, failed auths) + the revocation epoch;
  *   4. the token, from the in-process cache or Postgres + scrypt on a miss;
  *   5. the route's permission against the subject's grants.
  * Object-level checks happen later, in the domain, once the object is loaded.

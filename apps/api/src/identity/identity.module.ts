@@ -17,8 +17,8 @@ import { TokensController } from './tokens.controller';
 /**
  * Principals, tokens, the global deny-by-default guard, rate limits and the audit routes.
  * Uses the platform's config and DataSource; opens its own Redis connection with
- * auto-pipelining, because the guard's one script call per request is the hot path and
- * batching concurrent calls into one write matters there.
+ * auto-pipelining: the guard's script run (one per batch of concurrent requests, see
+ * RedisRequestGate) is the hot path, and the revocation INCR shares its connection.
  */
 @Module({
   imports: [DiscoveryModule],
