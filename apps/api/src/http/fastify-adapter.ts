@@ -18,5 +18,8 @@ export function createFastifyAdapter(): FastifyAdapter {
     genReqId: (req: IncomingMessage) => requestIdFrom(req.headers[REQUEST_ID_HEADER]),
     // Requests are logged by @norm/platform's hooks; Fastify's own logger would log them twice.
     logger: false,
+    // No Nest middleware is used (request logging is Fastify hooks), so @fastify/middie and
+    // its per-request onRequest hook are not registered.
+    skipMiddie: true,
   });
 }
