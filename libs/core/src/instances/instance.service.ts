@@ -63,11 +63,11 @@ export class InstanceService {
   async list(ctx: ActingContext, filter: InstanceFilter): Promise<Page<InstanceRecord>> {
     const own = ownerFilter(ctx.subject, 'instances:read');
     if (own !== undefined && filter.ownerId !== undefined && filter.ownerId !== own) return { items: [] };
-    return this.uow.run((tx) => tx.instanceStore.list({ ...filter, ownerId: own ?? filter.ownerId }));
+    return this.uow.read((db) => db.instanceStore.list({ ...filter, ownerId: own ?? filter.ownerId }));
   }
 
   async get(ctx: ActingContext, id: string): Promise<InstanceRecord> {
-    const i = await this.uow.run((tx) => tx.instanceStore.get(id));
+    const i = await this.uow.read((db) => db.instanceStore.get(id));
     if (!i) throw new NotFound('instance', id);
     authorizeObject(ctx.subject, 'instances:read', { ownerId: i.ownerId, instanceId: i.id }, 'instance', id);
     return i;

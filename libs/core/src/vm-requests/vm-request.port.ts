@@ -219,6 +219,15 @@ export interface VmRequestTx extends InventoryTx {
   afterCommit(fn: () => void): void;
 }
 
+/** What a read needs: requests and instances. */
+export type VmRequestReads = Pick<VmRequestTx, 'requests' | 'instanceStore'>;
+
 export interface VmRequestUnitOfWork {
   run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T>;
+  /**
+   * Pure reads, outside any transaction. Postgres's READ COMMITTED gives each statement its
+   * own snapshot inside a transaction too, so a read gains nothing from BEGIN and COMMIT but
+   * two round trips (bench/api's GET). Never write through it: nothing here is atomic.
+   */
+  read<T>(work: (reads: VmRequestReads) => Promise<T>): Promise<T>;
 }

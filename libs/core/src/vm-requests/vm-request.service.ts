@@ -168,7 +168,7 @@ export class VmRequestService {
   }
 
   async get(ctx: ActingContext, id: string): Promise<VmRequestView> {
-    const r = await this.uow.run((tx) => tx.requests.get(id));
+    const r = await this.uow.read((db) => db.requests.get(id));
     if (!r) throw new NotFound('vm-request', id);
     authorizeObject(ctx.subject, 'vm-requests:read', { ownerId: r.ownerId }, 'vm-request', id);
     return view(r);
@@ -177,7 +177,7 @@ export class VmRequestService {
   async list(ctx: ActingContext, filter: ListFilter): Promise<Page<VmRequestView>> {
     const own = ownerFilter(ctx.subject, 'vm-requests:read');
     if (own !== undefined && filter.ownerId !== undefined && filter.ownerId !== own) return { items: [] };
-    const page = await this.uow.run((tx) => tx.requests.list({ ...filter, ownerId: own ?? filter.ownerId }));
+    const page = await this.uow.read((db) => db.requests.list({ ...filter, ownerId: own ?? filter.ownerId }));
     return { ...page, items: page.items.map(view) };
   }
 

@@ -19,6 +19,7 @@ import {
   type VmRequestRecord,
   type VmRequestStore,
   type VmRequestTx,
+  type VmRequestReads,
   type VmRequestUnitOfWork,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
@@ -577,5 +578,10 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
         // Nothing to undo: the transaction is already durable.
       }
     return result;
+  }
+
+  read<T>(work: (reads: VmRequestReads) => Promise<T>): Promise<T> {
+    const manager = this.dataSource.manager;
+    return work({ requests: new PgVmRequestStore(manager), instanceStore: new PgInstanceStore(manager) });
   }
 }
