@@ -247,6 +247,13 @@ describe('VmProvision against a simulated host', () => {
         'norm.gw': kernelCat.network.gateway,
       });
       expect(await accepted(instance.id, words['norm.token']!)).toBe(true);
+      // Stored with the instance-token scrypt cost (a 256-bit random secret needs no more),
+      // not the API tokens' 2^14 that made 200 provisions spend 7 s of CPU hashing.
+      const [stored] = await db.dataSource.query<Array<{ secret_hash: string }>>(
+        `SELECT "secret_hash" FROM "api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`,
+        [instance.id],
+      );
+      expect(stored!.secret_hash).toMatch(/^scrypt\$1024\$8\$1\$/);
       // The clear token is nowhere in Postgres: not in the audit, not on the request.
       const leaks = await live(`"audit_events" WHERE "after"::text LIKE $1 OR "before"::text LIKE $1`, [
         `%${words['norm.token']}%`,

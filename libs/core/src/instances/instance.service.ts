@@ -1,6 +1,6 @@
 import { authorizeObject, ownerFilter } from '../identity/authorization';
 import { type ActingContext, type IssuedToken } from '../identity/identity.service';
-import { generateToken, hashSecret } from '../identity/token-secret';
+import { generateToken, hashSecret, INSTANCE_TOKEN_SCRYPT } from '../identity/token-secret';
 import { actorOf } from '../identity/principal';
 import { type AuditEventInput } from '../audit';
 import { Conflict, DomainError, NotFound, ValidationFailed } from '../errors';
@@ -144,14 +144,15 @@ export class InstanceService {
 
   /**
    * Issues a fresh instance token, shown once: what the guest's heartbeat agent presents.
-   * Provisioning creates one too but keeps only its hash (nothing delivers it to the guest
-   * yet), so this is how an operator or the instance's owner obtains a usable one. Earlier
-   * tokens stay valid; each is good only for this instance's heartbeat.
+   * Provisioning hands one to the guest itself (kernel command line or NoCloud seed); this is
+   * how an operator or the instance's owner obtains another, e.g. for a guest whose agent
+   * they configure by hand. Earlier tokens stay valid; each is good only for this instance's
+   * heartbeat.
    */
   async issueToken(ctx: ActingContext, id: string): Promise<IssuedToken> {
     // Hashed before the transaction: scrypt must not hold a connection and row lock.
     const { token, prefix, secret } = generateToken();
-    const secretHash = await hashSecret(secret);
+    const secretHash = await hashSecret(secret, INSTANCE_TOKEN_SCRYPT);
     const view = await this.uow.run(async (tx) => {
       const i = await tx.instanceStore.get(id);
       if (!i) throw new NotFound('instance', id);

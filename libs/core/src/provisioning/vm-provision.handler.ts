@@ -1,6 +1,6 @@
 import { DomainError, isDomainError, NotFound } from '../errors';
 import { type RevocationNotifier } from '../identity/identity.port';
-import { generateToken, hashSecret } from '../identity/token-secret';
+import { generateToken, hashSecret, INSTANCE_TOKEN_SCRYPT } from '../identity/token-secret';
 import { type ImageRecord, type NetworkRecord } from '../inventory/catalogue.port';
 import { endpointOf, type HostRecord } from '../inventory/host.port';
 import { type JobHandler } from '../jobs';
@@ -190,7 +190,7 @@ async function reconcile(
   const volume = `${instance.domainName}-disk0`;
   // Hashed before the slot: scrypt must not hold a host's provisioning slot.
   const fresh = generateToken();
-  const freshHash = await hashSecret(fresh.secret);
+  const freshHash = await hashSecret(fresh.secret, INSTANCE_TOKEN_SCRYPT);
   // The volume's name is recorded before it is created, not after: a Postgres write inside the
   // slot would keep the host idle while it waits for a connection (bench/provision showed slots
   // sitting free), and compensation removes a recorded volume that was never made as a no-op.
