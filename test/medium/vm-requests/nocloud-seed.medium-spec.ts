@@ -2,22 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  handleInstanceAction,
-  handleVmProvision,
-  heartbeatOptionsOf,
-  HostLimiter,
-  InstanceService,
-  type JobContext,
-  loadConfig,
-  parseToken,
-  QuotaStep,
-  silentLogger,
-  systemClock,
-  verifySecret,
-  VmRequestService,
-} from '@norm/core';
-import { OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { type JobContext, parseToken, verifySecret } from '@norm/core';
 import { RedisRevocationNotifier } from '@norm/platform';
 import { parseXlCfg, sshOptions, SshXenHostFactory } from '@norm/xen';
 import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
@@ -28,6 +13,7 @@ import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
+import { provisioningServices } from './provisioning-services';
 
 /**
  * Disk-boot (pygrub) guests get their bootstrap data on a NoCloud seed volume (README "Guest
@@ -46,44 +32,10 @@ let sim: SimulatedFleetHost;
 let pygrub: Catalogue;
 let kernel: Catalogue;
 
-const BOOTSTRAP = { apiUrl: 'http://10.0.2.100:8080', intervalS: 5 };
 const ctx = (attempt = 1): JobContext => ({ jobId: 'test', attempt, signal: new AbortController().signal });
 
 function services() {
-  const uow = new PgVmRequestUnitOfWork(db.dataSource);
-  const requests = new VmRequestService(uow, [new QuotaStep({ perPrincipal: {}, groups: {} })], systemClock, {
-    bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
-    placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
-  });
-  const limiter = new HostLimiter(2, 16);
-  const provision = handleVmProvision({
-    uow,
-    requests,
-    xen: factory,
-    limiter,
-    clock: systemClock,
-    log: silentLogger,
-    options: { maxAttempts: 3, blockHostAfter: 100 },
-    bootstrap: BOOTSTRAP,
-    revocations,
-  });
-  const operations = new OperationRepository(db.dataSource);
-  const instances = new InstanceService(uow, operations, systemClock, {
-    operationDeadlineMs: 60_000,
-    heartbeat: heartbeatOptionsOf(loadConfig({})),
-  });
-  const action = handleInstanceAction({
-    uow,
-    operations,
-    xen: factory,
-    limiter,
-    clock: systemClock,
-    log: silentLogger,
-    maxAttempts: 3,
-    shutdownTimeoutMs: 2_000,
-    revocations,
-  });
-  return { requests, provision, instances, action };
+  return provisioningServices({ dataSource: db.dataSource, xen: factory, revocations, blockHostAfter: 100 });
 }
 
 /** The DISKSPEC strings of the config Norm placed for a domain. */

@@ -1,20 +1,14 @@
 import {
-  handleInstanceAction,
   handleVmProvision,
-  heartbeatOptionsOf,
   HostLimiter,
-  loadConfig,
-  InstanceService,
   type JobContext,
-  QuotaStep,
   silentLogger,
   sweepStuckWork,
   parseToken,
   systemClock,
   verifySecret,
-  VmRequestService,
 } from '@norm/core';
-import { HostRepository, OperationRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { HostRepository } from '@norm/inventory';
 import { RedisRevocationNotifier, revocationEpochKey } from '@norm/platform';
 import { sshOptions, SshXenHostFactory } from '@norm/xen';
 import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
@@ -24,6 +18,7 @@ import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
+import { provisioningServices, TEST_BOOTSTRAP } from './provisioning-services';
 
 const db = useTestDatabase();
 const prefix = useRedisPrefix();
@@ -37,45 +32,10 @@ let cat: Catalogue;
 let sim: SimulatedFleetHost;
 let hostId: string;
 
-const BOOTSTRAP = { apiUrl: 'http://10.0.2.100:8080', intervalS: 5 };
-
 const ctx = (attempt = 1): JobContext => ({ jobId: 'test', attempt, signal: new AbortController().signal });
 
 function services() {
-  const uow = new PgVmRequestUnitOfWork(db.dataSource);
-  const requests = new VmRequestService(uow, [new QuotaStep({ perPrincipal: {}, groups: {} })], systemClock, {
-    bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
-    placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
-  });
-  const limiter = new HostLimiter(2, 16);
-  const provision = handleVmProvision({
-    uow,
-    requests,
-    xen: factory,
-    limiter,
-    clock: systemClock,
-    log: silentLogger,
-    options: { maxAttempts: 3, blockHostAfter: 3 },
-    bootstrap: BOOTSTRAP,
-    revocations,
-  });
-  const operations = new OperationRepository(db.dataSource);
-  const instances = new InstanceService(uow, operations, systemClock, {
-    operationDeadlineMs: 60_000,
-    heartbeat: heartbeatOptionsOf(loadConfig({})),
-  });
-  const action = handleInstanceAction({
-    uow,
-    operations,
-    xen: factory,
-    limiter,
-    clock: systemClock,
-    log: silentLogger,
-    maxAttempts: 3,
-    shutdownTimeoutMs: 2_000,
-    revocations,
-  });
-  return { uow, requests, provision, instances, action };
+  return provisioningServices({ dataSource: db.dataSource, xen: factory, revocations, blockHostAfter: 3 });
 }
 
 async function live(sql: string, params: unknown[]): Promise<number> {
@@ -173,7 +133,7 @@ describe('VmProvision against a simulated host', () => {
         clock: systemClock,
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
-        bootstrap: BOOTSTRAP,
+        bootstrap: TEST_BOOTSTRAP,
         revocations,
         beforeStep: (step) => {
           if (step !== killAt) return Promise.resolve();
@@ -293,7 +253,7 @@ describe('VmProvision against a simulated host', () => {
         clock: systemClock,
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
-        bootstrap: BOOTSTRAP,
+        bootstrap: TEST_BOOTSTRAP,
         revocations,
         beforeStep: (step) => {
           if (step !== 'confirm') return Promise.resolve();
@@ -477,7 +437,7 @@ describe('VmProvision against a simulated host', () => {
         clock: systemClock,
         log: silentLogger,
         options: { maxAttempts: 3, blockHostAfter: 3 },
-        bootstrap: BOOTSTRAP,
+        bootstrap: TEST_BOOTSTRAP,
         revocations,
         beforeStep: (step) => {
           if (step !== 'confirm') return Promise.resolve();
