@@ -21,7 +21,7 @@ interface HookReply {
  */
 export interface RequestHookTarget {
   addHook(
-    name: 'onRequest' | 'preHandler' | 'onResponse',
+    name: 'onRequest' | 'onResponse',
     hook: (request: HookRequest, reply: HookReply, done: () => void) => void,
   ): unknown;
 }
