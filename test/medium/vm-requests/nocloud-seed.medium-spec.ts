@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type JobContext, parseToken, verifySecret } from '@norm/core';
+import { type JobContext } from '@norm/core';
 import { RedisRevocationNotifier } from '@norm/platform';
 import { parseXlCfg, sshOptions, SshXenHostFactory } from '@norm/xen';
 import { type SimulatedFleet, type SimulatedFleetHost, startSimulatedFleet } from '@norm/xen/testing';
@@ -13,7 +13,7 @@ import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
-import { provisioningServices } from './provisioning-services';
+import { provisioningServices, tokenAccepted } from './provisioning-services';
 
 /**
  * Disk-boot (pygrub) guests get their bootstrap data on a NoCloud seed volume (README "Guest
@@ -63,17 +63,6 @@ function agentConf(image: Buffer): Record<string, string> {
     if (line !== '' && !line.startsWith('#'))
       out[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
   return out;
-}
-
-/** Whether Norm accepts this token for the instance: a live row with that prefix whose hash matches. */
-async function accepted(instanceId: string, token: string): Promise<boolean> {
-  const parsed = parseToken(token);
-  if (!parsed) return false;
-  const rows: Array<{ secret_hash: string }> = await db.dataSource.query(
-    `SELECT "secret_hash" FROM "api_tokens" WHERE "prefix" = $1 AND "instance_id" = $2 AND "revoked_at" IS NULL`,
-    [parsed.prefix, instanceId],
-  );
-  return rows.length === 1 && (await verifySecret(parsed.secret, rows[0]!.secret_hash));
 }
 
 const seedPathOf = (name: string) => `${sim.configDir}/${name}.seed.iso`;
@@ -142,7 +131,7 @@ describe('NoCloud seed for disk-boot guests', () => {
       NORM_HEARTBEAT_URL: `http://10.0.2.100:8080/v1/instances/${instance.id}/heartbeat`,
       NORM_INTERVAL: '5',
     });
-    expect(await accepted(instance.id, conf.NORM_TOKEN!)).toBe(true);
+    expect(await tokenAccepted(db.dataSource, instance.id, conf.NORM_TOKEN!)).toBe(true);
     expect(parse(seedFile(image, 'meta-data'))).toEqual({
       'instance-id': instance.id,
       'local-hostname': request.name,
@@ -179,7 +168,7 @@ describe('NoCloud seed for disk-boot guests', () => {
     const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
     expect(instance.state).toBe('running');
     const token = agentConf(sim.sim.fs.readFile(seedPathOf(request.name))).NORM_TOKEN!;
-    expect(await accepted(instance.id, token)).toBe(true);
+    expect(await tokenAccepted(db.dataSource, instance.id, token)).toBe(true);
     const live: Array<{ n: number }> = await db.dataSource.query(
       `SELECT count(*)::int AS n FROM "api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`,
       [instance.id],

@@ -5,10 +5,12 @@ import {
   HostLimiter,
   InstanceService,
   loadConfig,
+  parseToken,
   QuotaStep,
   type RevocationNotifier,
   silentLogger,
   systemClock,
+  verifySecret,
   VmRequestService,
   type XenHostFactory,
 } from '@norm/core';
@@ -64,4 +66,19 @@ export function provisioningServices(deps: {
     revocations,
   });
   return { uow, requests, provision, instances, action };
+}
+
+/** Whether Norm accepts this token for the instance: one live row with its prefix whose hash matches. */
+export async function tokenAccepted(
+  dataSource: DataSource,
+  instanceId: string,
+  token: string,
+): Promise<boolean> {
+  const parsed = parseToken(token);
+  if (!parsed) return false;
+  const rows: Array<{ secret_hash: string }> = await dataSource.query(
+    `SELECT "secret_hash" FROM "api_tokens" WHERE "prefix" = $1 AND "instance_id" = $2 AND "revoked_at" IS NULL`,
+    [parsed.prefix, instanceId],
+  );
+  return rows.length === 1 && (await verifySecret(parsed.secret, rows[0]!.secret_hash));
 }

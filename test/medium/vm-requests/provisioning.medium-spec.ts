@@ -4,9 +4,7 @@ import {
   type JobContext,
   silentLogger,
   sweepStuckWork,
-  parseToken,
   systemClock,
-  verifySecret,
 } from '@norm/core';
 import { HostRepository } from '@norm/inventory';
 import { RedisRevocationNotifier, revocationEpochKey } from '@norm/platform';
@@ -18,7 +16,7 @@ import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
-import { provisioningServices, TEST_BOOTSTRAP } from './provisioning-services';
+import { provisioningServices, TEST_BOOTSTRAP, tokenAccepted } from './provisioning-services';
 
 const db = useTestDatabase();
 const prefix = useRedisPrefix();
@@ -177,16 +175,6 @@ describe('VmProvision against a simulated host', () => {
       const extra = /^extra = "(.*)"$/m.exec(cfg)?.[1] ?? '';
       return Object.fromEntries(extra.split(' ').map((w) => [w.split('=')[0]!, w.slice(w.indexOf('=') + 1)]));
     };
-    /** Whether Norm accepts this token for the instance: a live row with that prefix whose hash matches. */
-    async function accepted(instanceId: string, token: string): Promise<boolean> {
-      const parsed = parseToken(token);
-      if (!parsed) return false;
-      const rows: Array<{ secret_hash: string }> = await db.dataSource.query(
-        `SELECT "secret_hash" FROM "api_tokens" WHERE "prefix" = $1 AND "instance_id" = $2 AND "revoked_at" IS NULL`,
-        [parsed.prefix, instanceId],
-      );
-      return rows.length === 1 && (await verifySecret(parsed.secret, rows[0]!.secret_hash));
-    }
 
     it('renders URL, token, interval, IPAM address and gateway into extra=, in a root-only config', async () => {
       const s = services();
@@ -206,7 +194,7 @@ describe('VmProvision against a simulated host', () => {
         'norm.ip': `${instance.ip}/24`,
         'norm.gw': kernelCat.network.gateway,
       });
-      expect(await accepted(instance.id, words['norm.token']!)).toBe(true);
+      expect(await tokenAccepted(db.dataSource, instance.id, words['norm.token']!)).toBe(true);
       // Stored with the instance-token scrypt cost (a 256-bit random secret needs no more),
       // not the API tokens' 2^14 that made 200 provisions spend 7 s of CPU hashing.
       const [stored] = await db.dataSource.query<Array<{ secret_hash: string }>>(
@@ -233,7 +221,7 @@ describe('VmProvision against a simulated host', () => {
       const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
       expect(instance.state).toBe('running');
       const token = wordsOf(configOf(request.name)!.text)['norm.token']!;
-      expect(await accepted(instance.id, token)).toBe(true);
+      expect(await tokenAccepted(db.dataSource, instance.id, token)).toBe(true);
       expect(
         await live(`"api_tokens" WHERE "instance_id" = $1 AND "revoked_at" IS NULL`, [instance.id]),
       ).toBe(1);
@@ -267,7 +255,7 @@ describe('VmProvision against a simulated host', () => {
       await s.provision({ requestId: request.id }, ctx(2));
       const instance = (await s.instances.list(me, { limit: 1 })).items[0]!;
       expect(instance.state).toBe('running');
-      expect(await accepted(instance.id, booted)).toBe(true);
+      expect(await tokenAccepted(db.dataSource, instance.id, booted)).toBe(true);
     });
   });
 
