@@ -9,8 +9,10 @@
  *          write syscalls are paid), the global guard, the zod validation pipe, the exception
  *          filter, Postgres and Redis connected;
  *   bare – the same route on a bare Fastify instance, no logging.
- * autocannon drives each in turn, alternating which goes first each round so drift (CPU
- * frequency, GC, other load) hits both alike; the medians over the rounds are compared.
+ * The server process runs on one CPU and autocannon on the other (pinServerAndLoad), so
+ * neither takes the other's core; autocannon drives each side in turn, alternating which goes
+ * first each round so drift (CPU frequency, GC, other load) hits both alike; the medians
+ * over the rounds are compared.
  * Goal: norm / bare ≥ 0.60.
  */
 import { fork } from 'node:child_process';
@@ -21,7 +23,14 @@ import { loadConfig } from '@norm/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { createLogDestination } from '@norm/platform';
 import { createApiApp } from '../../apps/api/src/api-app';
-import { createScratchDatabase, drive, interleave, median, startTimeBudget } from '../lib/bench-kit';
+import {
+  createScratchDatabase,
+  drive,
+  interleave,
+  median,
+  pinServerAndLoad,
+  startTimeBudget,
+} from '../lib/bench-kit';
 import { BenchHelloModule } from './hello.module';
 
 const ROUNDS = 7;
@@ -89,6 +98,7 @@ async function main(): Promise<void> {
       child.once('message', (m) => resolve(m as Ready));
       child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     });
+    const pinning = pinServerAndLoad(child.pid!);
     const targets = { norm: `${ready.norm}${PATH}`, bare: `${ready.bare}${PATH}` };
     const results = await interleave(['norm', 'bare'] as const, ROUNDS, (side) =>
       drive(targets[side], { connections: CONNECTIONS, seconds: SECONDS }),
@@ -101,7 +111,9 @@ async function main(): Promise<void> {
     // Each round's two runs are adjacent in time, so their ratio cancels slow drift in load.
     const pairedRatio = median(rps.norm.map((v, i) => v / rps.bare[i]!));
     const rounds = (values: number[]): string => values.map((v) => v.toFixed(0)).join(' ');
-    console.log(`target: GET ${PATH}, ${CONNECTIONS} connections, ${ROUNDS}×${SECONDS}s interleaved`);
+    console.log(
+      `target: GET ${PATH}, ${CONNECTIONS} connections, ${ROUNDS}×${SECONDS}s interleaved, ${pinning}`,
+    );
     console.log(
       `norm req/s median ${m.norm.toFixed(0)} (rounds ${rounds(rps.norm)}), p50 ${median(p50.norm)} ms`,
     );

@@ -18,3 +18,4 @@ export * from './lifecycle/pg-heartbeat.store';
 export * from './lifecycle/pg-reaper.store';
 export * from './lifecycle/pg-deregistration.store';
 export * from './notifications/webhook-delivery.repository';
+export * from './prepared';

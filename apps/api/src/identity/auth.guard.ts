@@ -19,6 +19,11 @@ import { REQUEST_GATE } from './identity.tokens';
 
 const BEARER = /^Bearer ([^\s]+)$/i;
 
+interface RouteDeclaration {
+  isPublic: boolean;
+  permission: Permission | undefined;
+}
+
 /**
  * The global guard: deny by default. Per request, in order:
  *   1. `@Public()` routes pass untouched;
@@ -38,10 +43,32 @@ export class AuthGuard implements CanActivate {
     @Inject(NORM_LOGGER) private readonly log: Logger,
   ) {}
 
+  /**
+   * What each route declares, read from its decorators once: the metadata never changes after
+   * boot, and two reflector walks per request were a visible share of bench/http-floor.
+   */
+  private readonly declared = new WeakMap<object, WeakMap<object, RouteDeclaration>>();
+
+  private declaration(context: ExecutionContext): RouteDeclaration {
+    const handler = context.getHandler();
+    const cls = context.getClass();
+    let byHandler = this.declared.get(cls);
+    if (!byHandler) this.declared.set(cls, (byHandler = new WeakMap()));
+    let found = byHandler.get(handler);
+    if (!found) {
+      const targets = [handler, cls];
+      found = {
+        isPublic: this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, targets) === true,
+        permission: this.reflector.getAllAndOverride<Permission | undefined>(PERMISSION_KEY, targets),
+      };
+      byHandler.set(handler, found);
+    }
+    return found;
+  }
+
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const permission = this.reflector.getAllAndOverride<Permission | undefined>(PERMISSION_KEY, targets);
+    const { isPublic, permission } = this.declaration(context);
+    if (isPublic) return true;
     if (!permission) throw new Forbidden('(no permission declared for this route)');
 
     const http = context.switchToHttp();

@@ -29,6 +29,7 @@ import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
 import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
+import { prepared, queryPrepared } from '../prepared';
 
 const IN_FLIGHT = `('pending_approval', 'approved', 'provisioning')`;
 const DEAD_INSTANCE = `('decommissioned', 'failed')`;
@@ -330,6 +331,8 @@ const INSTANCE_COLUMNS = `"id", "vm_request_id", "name", "owner_id", "host_id", 
   ARRAY(SELECT d."target" FROM "deregistrations" d WHERE d."instance_id" = "instances"."id" AND d."status" = 'failed'
         ORDER BY d."target") AS "failing_targets"`;
 
+const GET_INSTANCE = prepared(`SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "id" = $1`);
+
 function toInstance(r: InstanceRow): InstanceRecord {
   return {
     id: r.id,
@@ -384,10 +387,7 @@ export class PgInstanceStore implements InstanceStore {
   }
 
   async get(id: string): Promise<InstanceRecord | undefined> {
-    const rows: InstanceRow[] = await this.manager.query(
-      `SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "id" = $1`,
-      [id],
-    );
+    const rows = await queryPrepared<InstanceRow[]>(this.manager, GET_INSTANCE, [id]);
     return rows[0] ? toInstance(rows[0]) : undefined;
   }
 

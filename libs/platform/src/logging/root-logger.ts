@@ -23,7 +23,7 @@ export interface RootLoggerOptions {
  * batches it is under 2 %. What a batch holds is written on exit and on shutdown
  * (PlatformLifecycle), so only a SIGKILL can lose it: at most 100 ms of lines.
  */
-const LOG_BATCH_BYTES = 8192;
+const LOG_BATCH_BYTES = 65536;
 const LOG_FLUSH_MS = 100;
 
 /**
@@ -42,6 +42,8 @@ export function createLogDestination(dest: number | string = 1): DestinationStre
     sync: false,
     contentMode: 'buffer',
     minLength: LOG_BATCH_BYTES,
+    // sonic-boom writes at most maxWrite per call and wants it above minLength.
+    maxWrite: 2 * LOG_BATCH_BYTES,
     periodicFlush: LOG_FLUSH_MS,
   });
   const writeBuffer = boom.write.bind(boom) as unknown as (chunk: Buffer) => boolean;
