@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type DestinationStream } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '@norm/core';
 import { REDACTED, redactSecrets } from './redaction';
@@ -103,6 +104,34 @@ describe('createLogDestination', () => {
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     expect(lines).toHaveLength(5_000);
     lines.forEach((line, i) => expect(JSON.parse(line)).toMatchObject({ i, who: 'Zoë 🚀 Ångström' }));
+  });
+});
+
+describe('createLogDestination batching', () => {
+  it('writes a short batch within the periodic flush, without anyone flushing', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'norm-log-')), 'out.log');
+    const destination = createLogDestination(file);
+    const logger = createRootLogger({ app: 'api', level: 'info', destination });
+    await new Promise((resolve) => (destination as unknown as NodeJS.EventEmitter).once('ready', resolve));
+    logger.info({ n: 1 }, 'quiet line');
+    expect(readFileSync(file, 'utf8')).toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ n: 1, msg: 'quiet line' });
+  });
+
+  it('writes what is pending on flush(cb) and on end', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'norm-log-')), 'out.log');
+    const destination = createLogDestination(file) as unknown as DestinationStream &
+      NodeJS.EventEmitter & { flush(cb: () => void): void; end(): void };
+    await new Promise((resolve) => destination.once('ready', resolve));
+    destination.write('{"a":1}\n');
+    await new Promise<void>((resolve) => destination.flush(() => resolve()));
+    expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n');
+    destination.write('{"b":2}\n');
+    const closed = new Promise((resolve) => destination.once('close', resolve));
+    destination.end();
+    await closed;
+    expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n{"b":2}\n');
   });
 });
 
