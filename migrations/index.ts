@@ -5,6 +5,7 @@ import { AuditHead1796354107080 } from './1796354107080-AuditHead';
 import { HeartbeatTimeouts1796354113506 } from './1796354113506-HeartbeatTimeouts';
 import { WebhookDeliveries1796354542027 } from './1796354542027-WebhookDeliveries';
 import { RunningInstanceCounts1796400000000 } from './1796400000000-RunningInstanceCounts';
+import { PlacementInFlightIndex1796500000000 } from './1796500000000-PlacementInFlightIndex';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   HeartbeatTimeouts1796354113506,
   WebhookDeliveries1796354542027,
   RunningInstanceCounts1796400000000,
+  PlacementInFlightIndex1796500000000,
 ];

@@ -76,3 +76,78 @@ describe('placement with promised capacity', () => {
     expect(after.chosen?.hostName).toBe('seen');
   });
 });
+
+describe('placement candidates (one read, summed in Postgres)', () => {
+  it('promises only in-flight requests whose domain is not seen yet, and counts the group from both sources', async () => {
+    await db.dataSource.query(`DELETE FROM "instances"`);
+    await db.dataSource.query(`DELETE FROM "vm_requests"`);
+    await db.dataSource.query(`DELETE FROM "hosts"`);
+    const repo = new HostRepository(db.dataSource.manager);
+    const seen = [
+      { name: 'norm-seen', domid: 1, memoryMb: 1024, vcpus: 3, state: 'r-----', macs: [], dying: false },
+      { name: 'stranger', domid: 2, memoryMb: 512, vcpus: 2, state: 'b-----', macs: [], dying: false },
+    ];
+    const h = await repo.create(aHost({ name: 'a-host' }), anObservation({ domains: seen }), new Date());
+    const other = await repo.create(aHost({ name: 'b-host' }), anObservation(), new Date());
+    const ds = db.dataSource;
+    // Promised on h: in flight, domain not seen (an instance row or not).
+    await insertVmRequest(ds, { memoryMb: 2048, vcpus: 2, diskGb: 10, hostId: h.id, group: 'db' });
+    const fresh = await insertVmRequest(ds, {
+      memoryMb: 256,
+      vcpus: 1,
+      diskGb: 1,
+      state: 'provisioning',
+      hostId: h.id,
+    });
+    await insertInstance(ds, {
+      hostId: h.id,
+      domainName: 'norm-fresh',
+      state: 'provisioning',
+      requestId: fresh,
+    });
+    // In flight but its domain is seen: in free memory already, still a group member.
+    const seenReq = await insertVmRequest(ds, {
+      memoryMb: 1024,
+      vcpus: 3,
+      diskGb: 5,
+      state: 'provisioning',
+      hostId: h.id,
+      group: 'db',
+    });
+    await insertInstance(ds, {
+      hostId: h.id,
+      domainName: 'norm-seen',
+      state: 'provisioning',
+      requestId: seenReq,
+    });
+    // Not promised: not in flight, or on the other host, or not placed.
+    await insertVmRequest(ds, { memoryMb: 9999, state: 'pending_approval', hostId: null, group: 'db' });
+    await insertVmRequest(ds, { memoryMb: 9999, state: 'failed', hostId: h.id, group: 'db' });
+    await insertVmRequest(ds, { memoryMb: 7777, vcpus: 7, diskGb: 7, hostId: other.id, group: 'db' });
+    // Live members of the group on h (running, stopped), and ones that do not count.
+    await insertInstance(ds, { hostId: h.id, domainName: 'norm-live', group: 'db' });
+    await insertInstance(ds, { hostId: h.id, domainName: 'norm-stopped', state: 'stopped', group: 'db' });
+    await insertInstance(ds, { hostId: h.id, domainName: 'norm-gone', state: 'decommissioned', group: 'db' });
+    await insertInstance(ds, { hostId: h.id, domainName: 'norm-web', group: 'web' });
+
+    const [a, b] = await new PgInventoryUnitOfWork(ds).run((tx) => tx.placement.candidates('db'));
+    expect(a).toMatchObject({
+      id: h.id,
+      name: 'a-host',
+      status: 'online',
+      freeMemoryMb: 16_384,
+      nrCpus: 16,
+      storageFreeMb: 500_000,
+      allocatedVcpus: 5,
+      promised: { memoryMb: 2048 + 256, vcpus: 3, diskMb: 11 * 1024 },
+      groupMembers: { db: 2 + 2 },
+    });
+    expect(b).toMatchObject({
+      id: other.id,
+      promised: { memoryMb: 7777, vcpus: 7, diskMb: 7 * 1024 },
+      groupMembers: { db: 1 },
+    });
+    const [noGroup] = await new PgInventoryUnitOfWork(ds).run((tx) => tx.placement.candidates(null));
+    expect(noGroup).toMatchObject({ promised: { memoryMb: 2048 + 256 }, groupMembers: {} });
+  });
+});

@@ -2,7 +2,7 @@ import { type IpamStore } from '../ipam/ipam.port';
 import { type AuditLog } from '../audit';
 import { type DriftInstance } from './drift';
 import { type HostStore } from './host.port';
-import { type InFlightReservation, type PlacedInstance } from '../placement/placement-hosts';
+import { type PlacementHost } from '../placement/placement';
 
 export interface GoldenVolume {
   /** Set: this host only. Absent: any host with a volume group named `vg`. */
@@ -75,10 +75,18 @@ export interface InstanceView {
   liveOnHost(hostId: string): Promise<{ instances: number; requests: number }>;
 }
 
-/** What placement reads about requests in flight and placed instances. */
+/** What placement reads: every host as placement weighs it, in one read. */
 export interface PlacementView {
-  reservations(): Promise<InFlightReservation[]>;
-  placedInstances(): Promise<PlacedInstance[]>;
+  /**
+   * Every host with its last-synced capacity and what is promised on it:
+   * - `promised`: requests placed there and still in flight (approved, provisioning) whose
+   *   domain the last sync did not see yet (once seen, `xl info` counts it already; counting
+   *   it again would shrink the host twice);
+   * - `allocatedVcpus`: the vCPUs of the guest domains the last sync saw;
+   * - `groupMembers`: for `group` only (placement weighs no other), the members the host
+   *   holds, in flight or live.
+   */
+  candidates(group: string | null): Promise<PlacementHost[]>;
 }
 
 /** One transaction over the inventory, with the audit event that describes the change. */

@@ -1,3 +1,2 @@
 export * from './placement';
-export * from './placement-hosts';
 export * from './placement.service';

@@ -7,7 +7,6 @@ import {
   type PlacementRequest,
   planPlacement,
 } from './placement';
-import { placementHosts } from './placement-hosts';
 
 export interface PlacementServiceOptions extends PlacementOptions {
   /** How a request's anti-affinity group is enforced when it does not say. */
@@ -68,19 +67,18 @@ export class PlacementService {
     request: PlacementRequest,
     options: PlacementOptions,
   ): Promise<PlacementPlan> {
-    return planPlacement(request, await placementInput(tx), options);
+    return planPlacement(request, await placementInput(tx, request.antiAffinity?.group ?? null), options);
   }
 }
 
 /**
  * What placement weighs, as the database has it now: every host with the capacity promised to
- * requests in flight and the anti-affinity members it holds. The one reader for the preview
- * and for the approval path (VmRequestService), so both judge the same numbers.
+ * requests in flight and the members of `group` it holds. The one reader for the preview and
+ * for the approval path (VmRequestService), so both judge the same numbers.
  */
-export async function placementInput(tx: Pick<InventoryTx, 'hosts' | 'placement'>): Promise<PlacementHost[]> {
-  // One transaction is one connection: its queries run one after the other, never together.
-  const hosts = await tx.hosts.list();
-  const reservations = await tx.placement.reservations();
-  const placed = await tx.placement.placedInstances();
-  return placementHosts(hosts, reservations, placed);
+export function placementInput(
+  tx: Pick<InventoryTx, 'placement'>,
+  group: string | null,
+): Promise<PlacementHost[]> {
+  return tx.placement.candidates(group);
 }

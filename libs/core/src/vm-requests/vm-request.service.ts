@@ -415,7 +415,7 @@ export class VmRequestService {
     tx: VmRequestTx,
     r: Pick<VmRequestRecord, 'memoryMb' | 'vcpus' | 'diskGb' | 'antiAffinityGroup'>,
   ): Promise<PlacementPlan> {
-    const hosts = await placementInput(tx);
+    const hosts = await placementInput(tx, r.antiAffinityGroup);
     const { antiAffinityMode, ...options } = this.options.placement;
     return planPlacement(
       {

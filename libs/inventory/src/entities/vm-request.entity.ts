@@ -26,6 +26,7 @@ export const VM_REQUEST_STATES = [
 @Entity('vm_requests')
 @Index('ix_vm_requests_state', ['state'])
 @Index('ix_vm_requests_owner_created', ['ownerId', 'createdAt'])
+@Index('ix_vm_requests_host_in_flight', ['hostId'], { where: `"state" IN ('approved', 'provisioning')` })
 @Index('uq_vm_requests_owner_idempotency_key', ['ownerId', 'idempotencyKey'], {
   unique: true,
   where: '"idempotency_key" IS NOT NULL',
