@@ -248,4 +248,49 @@ describe('deferred audit appends (Postgres)', () => {
     );
     expect(steps.map((r) => r.action)).toEqual(['thing.step0', 'thing.step1', 'thing.step2']);
   });
+
+  it('chains in Postgres exactly as verify recomputes in the process: multi-byte text, escapes, nulls', async () => {
+    const awkward = 'Zoë 🚀 Ångström "quoted" \\ back\nslash\ttab \u2028 end';
+    await db.dataSource.transaction(async (tx) => {
+      const audit = new PgDeferredAuditLog(tx);
+      await audit.append({ actor: awkward, action: 'thing.odd', objectType: 'thing', objectId: null });
+      await audit.append({
+        actor: 'p',
+        action: 'thing.odd',
+        objectType: 'thing',
+        objectId: awkward,
+        before: { [awkward]: [awkward, 1.5, null, true] },
+        after: { z: { y: awkward }, a: [] },
+        reason: awkward,
+        requestId: 'req-ü',
+      });
+      await audit.flush();
+    });
+    const verification = await reader().verify();
+    expect(verification.ok).toBe(true);
+    const rows = await db.dataSource.query<Array<{ actor: string; reason: string | null }>>(
+      `SELECT "actor", "reason" FROM "audit_events" WHERE "action" = 'thing.odd' ORDER BY "seq"`,
+    );
+    expect(rows.map((r) => [r.actor, r.reason])).toEqual([
+      [awkward, null],
+      ['p', awkward],
+    ]);
+  });
+
+  it('fails closed when the head row is missing, and writes nothing', async () => {
+    const before = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS "n" FROM "audit_events"`,
+    );
+    const flushWithoutHead = db.dataSource.transaction(async (tx) => {
+      await tx.query(`DELETE FROM "audit_head"`);
+      const audit = new PgDeferredAuditLog(tx);
+      await audit.append({ actor: 'p', action: 'thing.lost', objectType: 'thing', objectId: 'x' });
+      await audit.flush();
+    });
+    await expect(flushWithoutHead).rejects.toThrow(/audit_head row is missing/);
+    const after = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS "n" FROM "audit_events"`,
+    );
+    expect(after).toEqual(before);
+  });
 });

@@ -27,8 +27,12 @@ export function canonicalJson(value: unknown): string {
 /** The fields a link covers: everything but `seq` (identity values can skip after a rollback). */
 export type ChainedFields = Omit<AuditRecord, 'seq' | 'hash' | 'prevHash'>;
 
-export function chainHash(prevHash: string, event: ChainedFields): string {
-  const body = canonicalJson({
+/**
+ * What a link hashes besides the previous hash: the event's fields as canonical JSON. Apart
+ * from `chainLink`, so a writer can prepare it before it holds the chain lock.
+ */
+export function chainBody(event: ChainedFields): string {
+  return canonicalJson({
     at: event.at,
     actor: event.actor,
     action: event.action,
@@ -39,7 +43,19 @@ export function chainHash(prevHash: string, event: ChainedFields): string {
     reason: event.reason,
     requestId: event.requestId,
   });
+}
+
+/**
+ * One link: sha256 over the previous hash, a newline and the body (UTF-8), in hex. Postgres
+ * computes the same as `encode(sha256(convert_to(prev || E'\n' || body, 'UTF8')), 'hex')`,
+ * which PgDeferredAuditLog relies on (a medium test compares the two).
+ */
+export function chainLink(prevHash: string, body: string): string {
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+export function chainHash(prevHash: string, event: ChainedFields): string {
+  return chainLink(prevHash, chainBody(event));
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type AuditReader,
   type AuditRecord,
   type AuditVerification,
+  chainBody,
   chainHash,
   checkHead,
   checkLink,
@@ -16,6 +17,8 @@ import {
   ValidationFailed,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { rowsOf } from '../pg-errors';
+import { prepared, queryPrepared } from '../prepared';
 
 interface AuditRow {
   seq: string;
@@ -48,12 +51,53 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
 }
 
 /**
+ * The deferred flush as ONE statement: lock the head, chain every event onto it, insert them
+ * and move the head. Each link's hash is sha256(prev_hash, newline, body) with the body
+ * (canonical JSON, `chainBody`) prepared by the caller, so Postgres can chain without the
+ * process: the chain lock is then held for this one round trip and the commit, not for three.
+ * Rows take their sequence numbers in `ord` order (INSERT … SELECT … ORDER BY), which is the
+ * chain's order, and the head lock keeps other writers' rows out from between them. No row
+ * comes back when the head is missing: the caller fails closed.
+ */
+const FLUSH = prepared(`
+  WITH RECURSIVE
+    "head" AS (SELECT "hash" FROM "audit_head" WHERE "id" = 1 FOR UPDATE),
+    "ev" AS (
+      SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+        AS e("ord", "at", "actor", "action", "object_type", "object_id", "before", "after", "reason",
+             "request_id", "body")
+    ),
+    "chain" AS (
+      SELECT e."ord", h."hash" AS "prev_hash",
+             encode(sha256(convert_to(h."hash" || E'\\n' || e."body", 'UTF8')), 'hex') AS "hash"
+        FROM "head" h JOIN "ev" e ON e."ord" = 1
+      UNION ALL
+      SELECT e."ord", c."hash",
+             encode(sha256(convert_to(c."hash" || E'\\n' || e."body", 'UTF8')), 'hex')
+        FROM "chain" c JOIN "ev" e ON e."ord" = c."ord" + 1
+    ),
+    "inserted" AS (
+      INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after",
+                                  "reason", "request_id", "prev_hash", "hash")
+      SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before"::jsonb, e."after"::jsonb,
+             e."reason", e."request_id", c."prev_hash", c."hash"
+        FROM "ev" e JOIN "chain" c ON c."ord" = e."ord"
+       ORDER BY e."ord"
+      RETURNING "seq", "hash"
+    )
+  UPDATE "audit_head" SET "seq" = last."seq", "hash" = last."hash", "updated_at" = $12
+    FROM (SELECT "seq", "hash" FROM "inserted" ORDER BY "seq" DESC LIMIT 1) last
+   WHERE "audit_head"."id" = 1
+  RETURNING "audit_head"."seq", "audit_head"."hash"`);
+
+/**
  * The chain lock serialises every audited write in the system from its first append to its
  * commit. A VM request's transaction appends early (the request, each approval step) and then
  * does most of its work (quota, placement, outbox), so appending at once would serialise all
  * of that. This log keeps the events and writes them at the end, in order, with the same head
- * protocol as PgAuditLog.append (lock `audit_head`, chain onto it, move it) but one INSERT for
- * all of them; the unit of work calls `flush()` as the transaction's last step.
+ * protocol as PgAuditLog.append (lock `audit_head`, chain onto it, move it) in one statement
+ * (FLUSH); the unit of work calls `flush()` as the transaction's last step.
  */
 export class PgDeferredAuditLog implements AuditLog {
   private readonly events: AuditEventInput[] = [];
@@ -74,14 +118,9 @@ export class PgDeferredAuditLog implements AuditLog {
     if (events.length === 0) return;
     if (!this.manager.queryRunner?.isTransactionActive)
       throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
-    const head: Array<{ seq: string; hash: string }> = await this.manager.query(LOCK_HEAD_SQL);
-    // Fail closed, as PgAuditLog.append does: appending without the anchor would hide whatever removed it.
-    if (!head[0]) throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
-    let prevHash = head[0].hash;
     const at = this.now();
-    const values: unknown[] = [];
-    const rows: string[] = [];
-    for (const event of events) {
+    const columns: unknown[][] = Array.from({ length: 11 }, () => []);
+    events.forEach((event, i) => {
       const fields = {
         at,
         actor: event.actor,
@@ -93,13 +132,9 @@ export class PgDeferredAuditLog implements AuditLog {
         reason: event.reason ?? null,
         requestId: event.requestId ?? null,
       };
-      const hash = chainHash(prevHash, fields);
-      const b = values.length;
-      rows.push(
-        `($${b + 1}::timestamptz, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::jsonb, $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11})`,
-      );
-      values.push(
-        fields.at,
+      const row = [
+        i + 1,
+        at,
         fields.actor,
         fields.action,
         fields.objectType,
@@ -108,23 +143,14 @@ export class PgDeferredAuditLog implements AuditLog {
         fields.after === null ? null : JSON.stringify(fields.after),
         fields.reason,
         fields.requestId,
-        prevHash,
-        hash,
-      );
-      prevHash = hash;
-    }
-    // One statement: rows take their sequence numbers in VALUES order, which is the chain's order.
-    const inserted: Array<{ seq: string; hash: string }> = await this.manager.query(
-      `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
-       VALUES ${rows.join(', ')} RETURNING "seq", "hash"`,
-      values,
-    );
-    const last = inserted.find((r) => r.hash === prevHash);
-    if (!last) throw new Error('the audit insert did not return its last event');
-    await this.manager.query(
-      `UPDATE "audit_head" SET "seq" = $1, "hash" = $2, "updated_at" = $3 WHERE "id" = 1`,
-      [last.seq, last.hash, at],
-    );
+        chainBody(fields),
+      ];
+      row.forEach((value, c) => columns[c]!.push(value));
+    });
+    const result: unknown = await queryPrepared(this.manager, FLUSH, [...columns, at]);
+    // Fail closed, as PgAuditLog.append does: appending without the anchor would hide whatever removed it.
+    if (rowsOf<{ seq: string }>(result).length !== 1)
+      throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
   }
 }
 
