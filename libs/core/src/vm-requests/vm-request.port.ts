@@ -98,8 +98,13 @@ export interface VmRequestStore {
   usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage>;
   /** A live instance or another in-flight request holds the name. */
   nameTaken(name: string, excludeRequestId?: string): Promise<boolean>;
-  /** Transaction-scoped advisory lock: serialises quota counting and idempotency per key. */
-  lock(key: string): Promise<void>;
+  /**
+   * Transaction-scoped advisory locks: serialise quota counting and idempotency per key. Several
+   * keys are taken in the order given, in one round trip; every caller names its keys in the
+   * same order (idempotency, owner, name, groups), so two transactions never wait on each other
+   * crosswise.
+   */
+  lock(...keys: string[]): Promise<void>;
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;

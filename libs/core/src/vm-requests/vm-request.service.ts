@@ -79,6 +79,12 @@ export interface VmRequestObservers {
   metrics?: NormMetrics;
 }
 
+/** The image and network a request names, when the caller has just read them in this transaction. */
+interface KnownReferences {
+  image: { name: string };
+  network: { name: string };
+}
+
 export interface CreateResult {
   request: VmRequestView;
   /** True when an Idempotency-Key replay returned the original request. */
@@ -111,8 +117,13 @@ export class VmRequestService {
       ]);
     const hash = requestHash(input);
     return this.uow.run(async (tx) => {
+      // Quota counting and name checks see every earlier request of this owner and name.
+      await tx.requests.lock(
+        ...(idempotencyKey === undefined ? [] : [`idem:${ownerId}:${idempotencyKey}`]),
+        `owner:${ownerId}`,
+        `name:${input.name}`,
+      );
       if (idempotencyKey !== undefined) {
-        await tx.requests.lock(`idem:${ownerId}:${idempotencyKey}`);
         const original = await tx.requests.findByIdempotencyKey(ownerId, idempotencyKey);
         if (original) {
           if (original.requestHash !== hash)
@@ -124,17 +135,14 @@ export class VmRequestService {
           return { request: view(original), replayed: true };
         }
       }
-      // Quota counting and name checks see every earlier request of this owner and name.
-      await tx.requests.lock(`owner:${ownerId}`);
-      await tx.requests.lock(`name:${input.name}`);
-      await this.checkReferences(tx, input);
+      const references = await this.checkReferences(tx, input);
       if (await tx.requests.nameTaken(input.name))
         throw new Conflict('the name is taken by a live instance or a request in flight', {
           field: 'name',
           name: input.name,
         });
       const groups = await tx.requests.ownerGroups(ownerId);
-      for (const g of groups) await tx.requests.lock(`group:${g}`);
+      if (groups.length > 0) await tx.requests.lock(...groups.map((g) => `group:${g}`));
       const actor = actorOf(ctx.subject);
       const created = await tx.requests.insert({
         name: input.name,
@@ -162,7 +170,15 @@ export class VmRequestService {
         after: auditView(created),
         requestId: ctx.requestId ?? null,
       });
-      const settled = await this.evaluate(tx, created, groups, 'system:approval', ctx.requestId ?? null);
+      const settled = await this.evaluate(
+        tx,
+        created,
+        groups,
+        'system:approval',
+        ctx.requestId ?? null,
+        created,
+        references,
+      );
       return { request: view(settled), replayed: false };
     });
   }
@@ -222,11 +238,12 @@ export class VmRequestService {
     actor: string,
     requestId: string | null,
     stored: VmRequestRecord = r,
+    references?: KnownReferences,
   ): Promise<VmRequestRecord> {
     const now = this.clock.now();
     const result = await evaluatePipeline(
       this.steps,
-      await this.subjectOf(tx, r, ownerGroups),
+      await this.subjectOf(tx, r, ownerGroups, references),
       {
         usage: (scope, exclude) => tx.requests.usage(scope, exclude),
         fits: () => this.fits(tx, r),
@@ -376,9 +393,12 @@ export class VmRequestService {
       | 'networkId'
     >,
     ownerGroups: readonly string[],
+    known?: KnownReferences,
   ): Promise<ApprovalSubject> {
-    const image = r.imageId === null ? undefined : await tx.images.get(r.imageId);
-    const network = r.networkId === null ? undefined : await tx.networks.get(r.networkId);
+    const image =
+      r.imageId === null ? undefined : (known?.image ?? (await tx.images.get(r.imageId)));
+    const network =
+      r.networkId === null ? undefined : (known?.network ?? (await tx.networks.get(r.networkId)));
     return {
       id: r.id,
       name: r.name,
@@ -494,7 +514,8 @@ export class VmRequestService {
     if (issues.length > 0) throw new ValidationFailed('the request is outside the allowed sizes', issues);
   }
 
-  private async checkReferences(tx: VmRequestTx, input: VmRequestInput): Promise<void> {
+  /** The image and network must exist (and the disk fit the image); returns them for the pipeline's subject. */
+  private async checkReferences(tx: VmRequestTx, input: VmRequestInput): Promise<KnownReferences> {
     const image = await tx.images.get(input.imageId);
     const network = await tx.networks.get(input.networkId);
     const issues: Array<{ path: string; message: string }> = [];
@@ -502,8 +523,9 @@ export class VmRequestService {
     else if (input.diskGb < image.defaultDiskGb)
       issues.push({ path: 'diskGb', message: `the image needs at least ${image.defaultDiskGb} GB` });
     if (!network) issues.push({ path: 'networkId', message: 'no such network' });
-    if (issues.length > 0)
+    if (issues.length > 0 || !image || !network)
       throw new ValidationFailed('the request names something that does not exist', issues);
+    return { image, network };
   }
 }
 

@@ -8,6 +8,7 @@ import {
 } from '@norm/core';
 import { type EntityManager } from 'typeorm';
 import { isForeignKeyViolation, isUniqueViolation, rowsOf } from '../pg-errors';
+import { prepared, queryPrepared } from '../prepared';
 
 interface NetworkRow {
   id: string;
@@ -22,6 +23,8 @@ interface NetworkRow {
 
 const COLUMNS = `"id", "name", "bridge", "cidr"::text AS "cidr", host("gateway") AS "gateway",
   host("range_start") AS "range_start", host("range_end") AS "range_end", "created_at"`;
+
+const GET_NETWORK = prepared(`SELECT ${COLUMNS} FROM "ip_pools" WHERE "id" = $1`);
 
 /** Networks are `ip_pools` rows: one row per network, its range included. */
 export class NetworkRepository implements NetworkStore {
@@ -45,9 +48,7 @@ export class NetworkRepository implements NetworkStore {
   }
 
   async get(id: string): Promise<NetworkRecord | undefined> {
-    const rows: NetworkRow[] = await this.manager.query(`SELECT ${COLUMNS} FROM "ip_pools" WHERE "id" = $1`, [
-      id,
-    ]);
+    const rows = await queryPrepared<NetworkRow[]>(this.manager, GET_NETWORK, [id]);
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 

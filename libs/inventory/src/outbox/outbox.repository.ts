@@ -1,6 +1,7 @@
 import { type JobName, type OutboxMessage, type OutboxStore, type OutboxWriter } from '@norm/core';
 import { Client } from 'pg';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { prepared, queryPrepared } from '../prepared';
 
 interface OutboxRow {
   id: string;
@@ -9,16 +10,21 @@ interface OutboxRow {
   payload: Record<string, unknown>;
 }
 
+const ENQUEUE = prepared(
+  `INSERT INTO "outbox" ("job_name", "job_id", "payload") VALUES ($1, $2, $3)
+   ON CONFLICT ("job_id") DO NOTHING RETURNING "id"`,
+);
+
 /** Writes jobs inside the caller's transaction (pass the transaction's EntityManager). */
 export class OutboxWriterRepository implements OutboxWriter {
   constructor(private readonly manager: EntityManager) {}
 
   async enqueue(name: JobName, jobId: string, payload: Record<string, unknown>): Promise<boolean> {
-    const rows: unknown[] = await this.manager.query(
-      `INSERT INTO "outbox" ("job_name", "job_id", "payload") VALUES ($1, $2, $3)
-       ON CONFLICT ("job_id") DO NOTHING RETURNING "id"`,
-      [name, jobId, JSON.stringify(payload)],
-    );
+    const rows = await queryPrepared<unknown[]>(this.manager, ENQUEUE, [
+      name,
+      jobId,
+      JSON.stringify(payload),
+    ]);
     return rows.length === 1;
   }
 }

@@ -29,10 +29,16 @@ import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
 import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
-import { prepared, queryPrepared } from '../prepared';
+import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
 
 const IN_FLIGHT = `('pending_approval', 'approved', 'provisioning')`;
 const DEAD_INSTANCE = `('decommissioned', 'failed')`;
+
+/**
+ * Named, not `*`: a prepared statement whose result columns change (a migration adds one
+ * while the API runs) fails with "cached plan must not change result type".
+ */
+const REQUEST_COLUMNS = `"id", "name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id", "lifecycle_class", "anti_affinity_group", "labels", "purpose", "heartbeat_timeout_s", "state", "state_reason", "idempotency_key", "request_hash", "host_id", "approval_plan", "history", "error", "version", "created_at", "updated_at"`;
 
 interface RequestRow {
   id: string;
@@ -118,34 +124,93 @@ export function page<R extends { created_at: Date; id: string }, T>(
     : { items: items.map(map) };
 }
 
+const GET_REQUEST = prepared(`SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "id" = $1`);
+const BY_IDEMPOTENCY_KEY = prepared(
+  `SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2`,
+);
+const INSERT_REQUEST = prepared(
+  `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
+     "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
+     "heartbeat_timeout_s")
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${REQUEST_COLUMNS}`,
+);
+const updateStatements = new Map<string, PreparedStatement>();
+function updateStatement(sets: string): PreparedStatement {
+  let statement = updateStatements.get(sets);
+  if (!statement) {
+    statement = prepared(
+      `UPDATE "vm_requests" SET ${sets} WHERE "id" = $1 AND "version" = $2 RETURNING ${REQUEST_COLUMNS}`,
+    );
+    updateStatements.set(sets, statement);
+  }
+  return statement;
+}
+
+/** In flight, or running with an instance that is not gone: what a quota counts. */
+const USAGE_WHERE = `r."id" <> $2
+  AND (r."state" IN ${IN_FLIGHT}
+    OR (r."state" = 'running' AND EXISTS (
+      SELECT 1 FROM "instances" i WHERE i."vm_request_id" = r."id" AND i."state" NOT IN ${DEAD_INSTANCE})))`;
+const USAGE_SUMS = `SELECT count(*)::int AS "instances", coalesce(sum(r."vcpus"), 0)::int AS "vcpus",
+  coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb" FROM "vm_requests" r`;
+const USAGE_BY_OWNER = prepared(`${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND ${USAGE_WHERE}`);
+const USAGE_BY_GROUP = prepared(
+  `${USAGE_SUMS} WHERE r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)
+     AND ${USAGE_WHERE}`,
+);
+const NAME_TAKEN = prepared(
+  `SELECT 1 FROM "instances" WHERE "name" = $1 AND "state" NOT IN ${DEAD_INSTANCE}
+   UNION ALL
+   SELECT 1 FROM "vm_requests" WHERE "name" = $1 AND "state" IN ${IN_FLIGHT}
+     AND ($2::uuid IS NULL OR "id" <> $2::uuid)
+   LIMIT 1`,
+);
+const OWNER_GROUPS = prepared(
+  `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
+);
+
+/** In the order given: WITH ORDINALITY keeps the caller's order, which is what prevents deadlocks. */
+const LOCK_ONE = prepared(`SELECT pg_advisory_xact_lock(hashtext($1))`);
+const LOCK_MANY = prepared(
+  `SELECT pg_advisory_xact_lock(hashtext(k."key")) FROM unnest($1::text[]) WITH ORDINALITY AS k("key", "ord") ORDER BY k."ord"`,
+);
+
+/** Every reached step of a plan in one statement (a step's groups travel as a JSON array). */
+const SAVE_APPROVALS = prepared(`
+  INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
+    "decided_by", "reason", "detail", "decided_at")
+  SELECT $1, s."step_index", s."step_name", s."kind", s."status",
+         ARRAY(SELECT jsonb_array_elements_text(s."groups"::jsonb)), s."decided_by", s."reason",
+         s."detail"::jsonb, s."decided_at"
+    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                $10::timestamptz[])
+      AS s("step_index", "step_name", "kind", "status", "groups", "decided_by", "reason", "detail", "decided_at")
+  ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
+    "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
+    "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`);
+
 export class PgVmRequestStore implements VmRequestStore {
   constructor(private readonly manager: EntityManager) {}
 
   async insert(r: NewVmRequest): Promise<VmRequestRecord> {
     try {
-      const rows: RequestRow[] = await this.manager.query(
-        `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
-           "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
-           "heartbeat_timeout_s")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
-        [
-          r.name,
-          r.ownerId,
-          r.vcpus,
-          r.memoryMb,
-          r.diskGb,
-          r.imageId,
-          r.networkId,
-          r.lifecycleClass,
-          r.antiAffinityGroup,
-          JSON.stringify(r.labels),
-          r.purpose,
-          r.idempotencyKey,
-          r.requestHash,
-          JSON.stringify(r.history),
-          r.heartbeatTimeoutS,
-        ],
-      );
+      const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_REQUEST, [
+        r.name,
+        r.ownerId,
+        r.vcpus,
+        r.memoryMb,
+        r.diskGb,
+        r.imageId,
+        r.networkId,
+        r.lifecycleClass,
+        r.antiAffinityGroup,
+        JSON.stringify(r.labels),
+        r.purpose,
+        r.idempotencyKey,
+        r.requestHash,
+        JSON.stringify(r.history),
+        r.heartbeatTimeoutS,
+      ]);
       return toRequest(rows[0]!);
     } catch (error) {
       if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
@@ -155,15 +220,12 @@ export class PgVmRequestStore implements VmRequestStore {
   }
 
   async get(id: string): Promise<VmRequestRecord | undefined> {
-    const rows: RequestRow[] = await this.manager.query(`SELECT * FROM "vm_requests" WHERE "id" = $1`, [id]);
+    const rows = await queryPrepared<RequestRow[]>(this.manager, GET_REQUEST, [id]);
     return rows[0] ? toRequest(rows[0]) : undefined;
   }
 
   async findByIdempotencyKey(ownerId: string, key: string): Promise<VmRequestRecord | undefined> {
-    const rows: RequestRow[] = await this.manager.query(
-      `SELECT * FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2`,
-      [ownerId, key],
-    );
+    const rows = await queryPrepared<RequestRow[]>(this.manager, BY_IDEMPOTENCY_KEY, [ownerId, key]);
     return rows[0] ? toRequest(rows[0]) : undefined;
   }
 
@@ -210,27 +272,16 @@ export class PgVmRequestStore implements VmRequestStore {
       sets.push(`"history" = "history" || $${params.length}::jsonb`);
     }
     // The version in the WHERE is the optimistic lock: a writer that read an older row matches nothing.
-    const result: unknown = await this.manager.query(
-      `UPDATE "vm_requests" SET ${sets.join(', ')} WHERE "id" = $1 AND "version" = $2 RETURNING *`,
-      params,
-    );
+    // One text per combination of patched fields: a few dozen at most, so each is prepared.
+    const result: unknown = await queryPrepared(this.manager, updateStatement(sets.join(', ')), params);
     const row = rowsOf<RequestRow>(result)[0];
     return row ? toRequest(row) : undefined;
   }
 
   async usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage> {
-    const owners =
-      'ownerId' in scope
-        ? `r."owner_id" = $1::uuid`
-        : `r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)`;
-    const rows: Array<{ instances: number; vcpus: number; memory_mb: number }> = await this.manager.query(
-      `SELECT count(*)::int AS "instances", coalesce(sum(r."vcpus"), 0)::int AS "vcpus",
-              coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb"
-       FROM "vm_requests" r
-       WHERE ${owners} AND r."id" <> $2
-         AND (r."state" IN ${IN_FLIGHT}
-           OR (r."state" = 'running' AND EXISTS (
-             SELECT 1 FROM "instances" i WHERE i."vm_request_id" = r."id" AND i."state" NOT IN ${DEAD_INSTANCE})))`,
+    const rows = await queryPrepared<Array<{ instances: number; vcpus: number; memory_mb: number }>>(
+      this.manager,
+      'ownerId' in scope ? USAGE_BY_OWNER : USAGE_BY_GROUP,
       ['ownerId' in scope ? scope.ownerId : scope.group, excludeRequestId],
     );
     const row = rows[0];
@@ -238,57 +289,46 @@ export class PgVmRequestStore implements VmRequestStore {
   }
 
   async nameTaken(name: string, excludeRequestId?: string): Promise<boolean> {
-    const rows: unknown[] = await this.manager.query(
-      `SELECT 1 FROM "instances" WHERE "name" = $1 AND "state" NOT IN ${DEAD_INSTANCE}
-       UNION ALL
-       SELECT 1 FROM "vm_requests" WHERE "name" = $1 AND "state" IN ${IN_FLIGHT}
-         AND ($2::uuid IS NULL OR "id" <> $2::uuid)
-       LIMIT 1`,
-      [name, excludeRequestId ?? null],
-    );
+    const rows = await queryPrepared<unknown[]>(this.manager, NAME_TAKEN, [name, excludeRequestId ?? null]);
     return rows.length > 0;
   }
 
-  async lock(key: string): Promise<void> {
-    await this.manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`norm:vm-request:${key}`]);
+  async lock(...keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    if (keys.length === 1) {
+      await queryPrepared(this.manager, LOCK_ONE, [`norm:vm-request:${keys[0]}`]);
+      return;
+    }
+    await queryPrepared(this.manager, LOCK_MANY, [keys.map((k) => `norm:vm-request:${k}`)]);
   }
 
   async saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void> {
-    for (const p of plan) {
-      if (p.status === 'not_reached') continue;
-      await this.manager.query(
-        `INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
-           "decided_by", "reason", "detail", "decided_at")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
-           "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
-           "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`,
-        [
-          requestId,
-          p.index,
-          p.step,
-          p.kind,
-          p.status,
-          p.groups,
-          // Human and callback decisions name their decider in the detail; automatic ones are the system's.
-          p.status === 'pending'
-            ? null
-            : typeof p.detail['decidedBy'] === 'string'
-              ? p.detail['decidedBy']
-              : 'system:approval',
-          p.reason,
-          JSON.stringify(p.detail),
-          p.decidedAt,
-        ],
-      );
-    }
+    const reached = plan.filter((p) => p.status !== 'not_reached');
+    if (reached.length === 0) return;
+    await queryPrepared(this.manager, SAVE_APPROVALS, [
+      requestId,
+      reached.map((p) => p.index),
+      reached.map((p) => p.step),
+      reached.map((p) => p.kind),
+      reached.map((p) => p.status),
+      // One array literal per step; Postgres has no array of arrays of varying length.
+      reached.map((p) => JSON.stringify(p.groups)),
+      // Human and callback decisions name their decider in the detail; automatic ones are the system's.
+      reached.map((p) =>
+        p.status === 'pending'
+          ? null
+          : typeof p.detail['decidedBy'] === 'string'
+            ? p.detail['decidedBy']
+            : 'system:approval',
+      ),
+      reached.map((p) => p.reason),
+      reached.map((p) => JSON.stringify(p.detail)),
+      reached.map((p) => p.decidedAt),
+    ]);
   }
 
   async ownerGroups(ownerId: string): Promise<string[]> {
-    const rows: Array<{ group_name: string }> = await this.manager.query(
-      `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
-      [ownerId],
-    );
+    const rows = await queryPrepared<Array<{ group_name: string }>>(this.manager, OWNER_GROUPS, [ownerId]);
     return rows.map((r) => r.group_name);
   }
 
