@@ -395,8 +395,7 @@ export class VmRequestService {
     ownerGroups: readonly string[],
     known?: KnownReferences,
   ): Promise<ApprovalSubject> {
-    const image =
-      r.imageId === null ? undefined : (known?.image ?? (await tx.images.get(r.imageId)));
+    const image = r.imageId === null ? undefined : (known?.image ?? (await tx.images.get(r.imageId)));
     const network =
       r.networkId === null ? undefined : (known?.network ?? (await tx.networks.get(r.networkId)));
     return {
