@@ -38,6 +38,7 @@ import {
   interleave,
   type LoadResult,
   median,
+  pinServerAndLoad,
   startTimeBudget,
 } from '../lib/bench-kit';
 
@@ -231,6 +232,7 @@ async function main(): Promise<void> {
       child.once('message', (m) => resolve(m as Ready));
       child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     });
+    const pinning = pinServerAndLoad(child.pid!);
     const headers = { authorization: `Bearer ${ready.token}`, 'content-type': 'application/json' };
     // Names and keys unique across every round and both sides; a letter first for the naming policy.
     let n = 0;
@@ -290,7 +292,9 @@ async function main(): Promise<void> {
       rps: median(results[key].map((r) => r.rps)),
       p99: median(results[key].map((r) => r.p99)),
     });
-    console.log(`${CONNECTIONS} connections, ${ROUNDS}×${SECONDS}s interleaved rounds, no worker running`);
+    console.log(
+      `${CONNECTIONS} connections, ${ROUNDS}×${SECONDS}s interleaved rounds, no worker running, ${pinning}`,
+    );
     for (const [route, label, goal] of [
       ['get', `GET /v1/instances/:id`, GOAL_GET],
       ['post', `POST /v1/vm-requests (auto-approved, placed, outbox)`, GOAL_POST],
