@@ -115,6 +115,9 @@ describe('vm requests over HTTP', () => {
     ['antiAffinityGroup', { antiAffinityGroup: 'Has Spaces' }],
     ['labels.Bad Key', { labels: { 'Bad Key': 'x' } }],
     ['purpose', { purpose: 'x'.repeat(2000) }],
+    // A lone surrogate escape parses into a JS string that Postgres cannot store as text or jsonb.
+    ['purpose', { purpose: 'half a rocket \ud83d' }],
+    ['labels.team', { labels: { team: '\udc00 tail' } }],
     ['', { ownerId: '00000000-0000-4000-8000-000000000000' }],
   ])('a bad %s is a 400 naming the field, and nothing is recorded', async (field, over) => {
     const before = await requestCount();

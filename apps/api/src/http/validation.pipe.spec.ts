@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { validationIssues } from './validation.pipe';
+import { illFormedText, validationIssues } from './validation.pipe';
 
 describe('validationIssues', () => {
   const schema = z.strictObject({
@@ -28,5 +28,21 @@ describe('validationIssues', () => {
 
   it('never echoes anything but paths and messages for a non-zod error', () => {
     expect(validationIssues(new Error('secret=hunter2'))).toEqual([{ path: '', message: 'invalid request' }]);
+  });
+});
+
+describe('illFormedText', () => {
+  it('passes valid text, emoji (a surrogate pair) included, and non-text values', () => {
+    expect(illFormedText({ a: 'Zoë 🚀', b: [1, null, true, { c: '\u2028' }] })).toEqual([]);
+  });
+
+  it('names every lone surrogate, high or low, in values and keys, at any depth', () => {
+    expect(
+      illFormedText({
+        purpose: 'half \ud83d',
+        labels: { ['k\udc00']: 'v', ok: 'fine' },
+        list: ['x', { deep: '\udc00\ud83d' }],
+      }).map((i) => i.path),
+    ).toEqual(['purpose', 'labels.k\udc00', 'list.1.deep']);
   });
 });

@@ -1,3 +1,4 @@
+import { type ArgumentMetadata } from '@nestjs/common';
 import { ValidationFailed } from '@norm/core';
 import { createZodValidationPipe } from 'nestjs-zod';
 import { ZodError } from 'zod';
@@ -22,10 +23,42 @@ export function validationIssues(error: unknown): Array<{ path: string; message:
   );
 }
 
+/** A UTF-16 surrogate without its partner: what `"\\ud83d"` in a JSON body parses into. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Where a parsed body, query or path holds text that is not valid Unicode: a lone surrogate,
+ * which JSON's `\\uXXXX` escapes can spell but Postgres cannot store (a `jsonb` refuses it, a
+ * `text` column silently becomes U+FFFD). Keys count as much as values.
+ */
+export function illFormedText(value: unknown, path: string[] = []): Array<{ path: string; message: string }> {
+  const here = (p: string[]): { path: string; message: string } => ({
+    path: p.join('.'),
+    message: 'text must be valid Unicode (it holds a lone surrogate escape)',
+  });
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? [here(path)] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => illFormedText(v, [...path, String(i)]));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
+      LONE_SURROGATE.test(k) ? [here([...path, k])] : illFormedText(v, [...path, k]),
+    );
+  return [];
+}
+
+const ZodPipe = createZodValidationPipe({
+  createValidationException: (error) => new ValidationFailed('request is invalid', validationIssues(error)),
+});
+
 /**
  * nestjs-zod's pipe, throwing the domain's ValidationFailed so validation errors reach the
  * client through the same filter and table as every other error: 400 with `details.issues`.
+ * Text that is not valid Unicode is refused first, whatever the DTO, so no route can store a
+ * mangled string or fail on it in Postgres with a 500.
  */
-export const NormValidationPipe = createZodValidationPipe({
-  createValidationException: (error) => new ValidationFailed('request is invalid', validationIssues(error)),
-});
+export class NormValidationPipe extends ZodPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    const issues = illFormedText(value);
+    if (issues.length > 0) throw new ValidationFailed('request is invalid', issues);
+    return super.transform(value, metadata);
+  }
+}
