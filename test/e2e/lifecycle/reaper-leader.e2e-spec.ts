@@ -12,7 +12,7 @@ import { expectEventually } from '../../harness/expect-eventually';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
 import { insertInstance } from '../../medium/inventory/builders';
-import { aHostRow } from '../../medium/vm-requests/builders';
+import { aSimHostRow } from '../../medium/vm-requests/builders';
 
 /** The reaper's cycle (NORM_REAPER_INTERVAL); a follower retries the lock as often. */
 const CYCLE_MS = 2_000;
@@ -36,13 +36,7 @@ describe('the reaper across two worker processes', () => {
   beforeAll(async () => {
     fleet = await startSimulatedFleet({ count: 1, mode: 'inprocess', namePrefix: 'e2e-reap-' });
     const sim = fleet.hosts[0]!;
-    const host = await aHostRow(db.dataSource, {
-      name: sim.name,
-      address: sim.address,
-      port: sim.port,
-      user: sim.user,
-      fingerprint: sim.fingerprint,
-    });
+    const host = await aSimHostRow(db.dataSource, sim);
     // One cattle instance long silent, its domain absent from xl list: every leader decides on it.
     silentId = await insertInstance(db.dataSource, { hostId: host.id, domainName: 'e2e-reap-silent' });
     await db.dataSource.query(

@@ -34,7 +34,7 @@ import { REDIS_URL } from '../../harness/env';
 import { expectEventually } from '../../harness/expect-eventually';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
-import { aCatalogue, aHostRow, type Catalogue } from '../vm-requests/builders';
+import { aCatalogue, aSimHostRow, type Catalogue } from '../vm-requests/builders';
 
 const MIN = 60_000;
 const SECRET = 'medium-test-webhook-secret';
@@ -191,13 +191,7 @@ describe('reaper → InstanceDecommission → every deregistration target, on a 
     fleet = await startSimulatedFleet({ count: 1, mode: 'inprocess', namePrefix: 'reap-' });
     sim = fleet.hosts[0]!;
     factory = new SshXenHostFactory(sshOptions({ privateKey: sim.privateKey }), { configDir: sim.configDir });
-    await aHostRow(db.dataSource, {
-      name: sim.name,
-      address: sim.address,
-      port: sim.port,
-      user: sim.user,
-      fingerprint: sim.fingerprint,
-    });
+    await aSimHostRow(db.dataSource, sim);
     cat = await aCatalogue(db.dataSource);
 
     // A CMDB that checks the documented signature and notes what was true when it was told.

@@ -78,6 +78,20 @@ export function aRequest(c: Catalogue, over: Partial<VmRequestInput> = {}): VmRe
 }
 
 /** Registers a host row for a simulated (or imaginary) host, online with room for small VMs. */
+/** The host row that registers a simulated host (its address, port, user and pinned key), as an operator would. */
+export function aSimHostRow(
+  ds: DataSource,
+  sim: { name: string; address: string; port: number; user: string; fingerprint: string },
+): Promise<HostRecord> {
+  return aHostRow(ds, {
+    name: sim.name,
+    address: sim.address,
+    port: sim.port,
+    user: sim.user,
+    fingerprint: sim.fingerprint,
+  });
+}
+
 export async function aHostRow(
   ds: DataSource,
   over: { name?: string; address?: string; port?: number; user?: string; fingerprint?: string } = {},

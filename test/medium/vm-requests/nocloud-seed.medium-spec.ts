@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
-import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
+import { aCatalogue, aPrincipal, aRequest, aSimHostRow, type Catalogue } from './builders';
 import { provisioningServices, tokenAccepted } from './provisioning-services';
 
 /**
@@ -71,13 +71,7 @@ beforeAll(async () => {
   fleet = await startSimulatedFleet({ count: 1, mode: 'inprocess' });
   sim = fleet.hosts[0]!;
   factory = new SshXenHostFactory(sshOptions({ privateKey: sim.privateKey }), { configDir: sim.configDir });
-  await aHostRow(db.dataSource, {
-    name: sim.name,
-    address: sim.address,
-    port: sim.port,
-    user: sim.user,
-    fingerprint: sim.fingerprint,
-  });
+  await aSimHostRow(db.dataSource, sim);
   pygrub = await aCatalogue(db.dataSource, { method: 'pygrub' });
   kernel = await aCatalogue(db.dataSource, {
     method: 'kernel',

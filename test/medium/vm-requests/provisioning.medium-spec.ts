@@ -15,7 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
 import { useRedisPrefix } from '../../harness/test-redis';
-import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from './builders';
+import { aCatalogue, aPrincipal, aRequest, aSimHostRow, type Catalogue } from './builders';
 import { provisioningServices, TEST_BOOTSTRAP, tokenAccepted } from './provisioning-services';
 
 const db = useTestDatabase();
@@ -50,13 +50,7 @@ beforeAll(async () => {
   fleet = await startSimulatedFleet({ count: 1, mode: 'inprocess' });
   sim = fleet.hosts[0]!;
   factory = new SshXenHostFactory(sshOptions({ privateKey: sim.privateKey }), { configDir: sim.configDir });
-  const host = await aHostRow(db.dataSource, {
-    name: sim.name,
-    address: sim.address,
-    port: sim.port,
-    user: sim.user,
-    fingerprint: sim.fingerprint,
-  });
+  const host = await aSimHostRow(db.dataSource, sim);
   hostId = host.id;
   cat = await aCatalogue(db.dataSource);
 }, 30_000);
