@@ -8,7 +8,6 @@ import {
   type AuditRecord,
   type AuditVerification,
   chainBody,
-  chainHash,
   checkHead,
   checkLink,
   GENESIS_HASH,
@@ -37,13 +36,6 @@ interface AuditRow {
 
 const COLUMNS = `"seq", "at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash"`;
 
-/**
- * Reads the head and locks it until the caller's transaction ends. The chain has a single
- * head, so appends must be strictly serial; the row lock is exactly that, held for exactly as
- * long as the head read may still change, and the head is rewritten under it.
- */
-const LOCK_HEAD_SQL = `SELECT "seq", "hash" FROM "audit_head" WHERE "id" = 1 FOR UPDATE`;
-
 /** Round-trips a value through JSON exactly as it will come back from `jsonb`, so the hash matches on verify. */
 function asStored(value: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
   if (value === null || value === undefined) return null;
@@ -61,6 +53,8 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
  */
 const FLUSH = prepared(`
   WITH RECURSIVE
+    -- The chain has one head, so appends must be strictly serial: the row lock is exactly that,
+    -- held until the caller's transaction ends, and the head is rewritten under it.
     "head" AS (SELECT "hash" FROM "audit_head" WHERE "id" = 1 FOR UPDATE),
     "ev" AS (
       SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -84,20 +78,19 @@ const FLUSH = prepared(`
              e."reason", e."request_id", c."prev_hash", c."hash"
         FROM "ev" e JOIN "chain" c ON c."ord" = e."ord"
        ORDER BY e."ord"
-      RETURNING "seq", "hash"
+      RETURNING "seq", "hash", "prev_hash"
     )
   UPDATE "audit_head" SET "seq" = last."seq", "hash" = last."hash", "updated_at" = $12
-    FROM (SELECT "seq", "hash" FROM "inserted" ORDER BY "seq" DESC LIMIT 1) last
+    FROM (SELECT "seq", "hash", "prev_hash" FROM "inserted" ORDER BY "seq" DESC LIMIT 1) last
    WHERE "audit_head"."id" = 1
-  RETURNING "audit_head"."seq", "audit_head"."hash"`);
+  RETURNING last."seq", last."hash", last."prev_hash"`);
 
 /**
  * The chain lock serialises every audited write in the system from its first append to its
  * commit. A VM request's transaction appends early (the request, each approval step) and then
  * does most of its work (quota, placement, outbox), so appending at once would serialise all
  * of that. This log keeps the events and writes them at the end, in order, with the same head
- * protocol as PgAuditLog.append (lock `audit_head`, chain onto it, move it) in one statement
- * (FLUSH); the unit of work calls `flush()` as the transaction's last step.
+ * statement as PgAuditLog.append (FLUSH: lock `audit_head`, chain onto it, move it); the unit of work calls `flush()` as the transaction's last step.
  */
 export class PgDeferredAuditLog implements AuditLog {
   private readonly events: AuditEventInput[] = [];
@@ -118,40 +111,52 @@ export class PgDeferredAuditLog implements AuditLog {
     if (events.length === 0) return;
     if (!this.manager.queryRunner?.isTransactionActive)
       throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
-    const at = this.now();
-    const columns: unknown[][] = Array.from({ length: 11 }, () => []);
-    events.forEach((event, i) => {
-      const fields = {
-        at,
-        actor: event.actor,
-        action: event.action,
-        objectType: event.objectType,
-        objectId: event.objectId,
-        before: event.before ?? null,
-        after: event.after ?? null,
-        reason: event.reason ?? null,
-        requestId: event.requestId ?? null,
-      };
-      const row = [
-        i + 1,
-        at,
-        fields.actor,
-        fields.action,
-        fields.objectType,
-        fields.objectId,
-        fields.before === null ? null : JSON.stringify(fields.before),
-        fields.after === null ? null : JSON.stringify(fields.after),
-        fields.reason,
-        fields.requestId,
-        chainBody(fields),
-      ];
-      row.forEach((value, c) => columns[c]!.push(value));
-    });
-    const result: unknown = await queryPrepared(this.manager, FLUSH, [...columns, at]);
-    // Fail closed, as PgAuditLog.append does: appending without the anchor would hide whatever removed it.
-    if (rowsOf<{ seq: string }>(result).length !== 1)
-      throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
+    await appendChained(this.manager, events, this.now());
   }
+}
+
+/**
+ * Chains `events` (already in their stored form, see asStored) onto the head in one statement
+ * (FLUSH) and returns the last link. The one writer of the chain, for both logs here.
+ */
+async function appendChained(
+  manager: EntityManager,
+  events: readonly AuditEventInput[],
+  at: Date,
+): Promise<{ seq: string; hash: string; prevHash: string }> {
+  const columns: unknown[][] = Array.from({ length: 11 }, () => []);
+  events.forEach((event, i) => {
+    const fields = {
+      at,
+      actor: event.actor,
+      action: event.action,
+      objectType: event.objectType,
+      objectId: event.objectId,
+      before: event.before ?? null,
+      after: event.after ?? null,
+      reason: event.reason ?? null,
+      requestId: event.requestId ?? null,
+    };
+    const row = [
+      i + 1,
+      at,
+      fields.actor,
+      fields.action,
+      fields.objectType,
+      fields.objectId,
+      fields.before === null ? null : JSON.stringify(fields.before),
+      fields.after === null ? null : JSON.stringify(fields.after),
+      fields.reason,
+      fields.requestId,
+      chainBody(fields),
+    ];
+    row.forEach((value, c) => columns[c]!.push(value));
+  });
+  const result: unknown = await queryPrepared(manager, FLUSH, [...columns, at]);
+  const last = rowsOf<{ seq: string; hash: string; prev_hash: string }>(result)[0];
+  // Fail closed: appending without the anchor would hide whatever removed it.
+  if (!last) throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
+  return { seq: String(last.seq), hash: last.hash, prevHash: last.prev_hash };
 }
 
 /**
@@ -181,14 +186,8 @@ export class PgAuditLog implements AuditLog {
       // Outside a transaction the lock would be released at once and two appends could fork the chain.
       throw new Error('PgAuditLog.append must run inside a transaction');
     }
-    const head: Array<{ seq: string; hash: string }> = await this.manager.query(LOCK_HEAD_SQL);
-    if (!head[0]) {
-      // Fail closed: appending without the anchor would hide whatever removed it.
-      throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
-    }
-    // The head, not the newest row: after the newest rows are deleted, new events still chain
-    // onto the deleted one, so the deletion stays visible even once the log has moved on.
-    const prevHash = head[0].hash;
+    // The head, not the newest row, is what a new event chains onto: after the newest rows are
+    // deleted, new events still chain onto the deleted one, so the deletion stays visible.
     const fields = {
       at: this.now(),
       actor: event.actor,
@@ -200,30 +199,8 @@ export class PgAuditLog implements AuditLog {
       reason: event.reason ?? null,
       requestId: event.requestId ?? null,
     };
-    const hash = chainHash(prevHash, fields);
-    const rows: Array<{ seq: string }> = await this.manager.query(
-      `INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "prev_hash", "hash")
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11) RETURNING "seq"`,
-      [
-        fields.at,
-        fields.actor,
-        fields.action,
-        fields.objectType,
-        fields.objectId,
-        fields.before === null ? null : JSON.stringify(fields.before),
-        fields.after === null ? null : JSON.stringify(fields.after),
-        fields.reason,
-        fields.requestId,
-        prevHash,
-        hash,
-      ],
-    );
-    const seq = String(rows[0]!.seq);
-    await this.manager.query(
-      `UPDATE "audit_head" SET "seq" = $1, "hash" = $2, "updated_at" = $3 WHERE "id" = 1`,
-      [seq, hash, fields.at],
-    );
-    return { seq, ...fields, prevHash, hash };
+    const link = await appendChained(this.manager, [fields], fields.at);
+    return { ...fields, ...link };
   }
 }
 
