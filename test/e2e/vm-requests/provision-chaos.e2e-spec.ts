@@ -12,7 +12,15 @@ import { type ApiProcess, startApi } from '../identity/api-process';
 
 type Json = Record<string, unknown>;
 
-const STEPS = ['begin', 'allocate-ip', 'create-disk', 'create-domain', 'confirm', 'mark-running'] as const;
+const STEPS = [
+  'place',
+  'begin',
+  'allocate-ip',
+  'create-disk',
+  'create-domain',
+  'confirm',
+  'mark-running',
+] as const;
 
 /**
  * kill -9 the worker right before each provisioning step in turn, then start another worker.

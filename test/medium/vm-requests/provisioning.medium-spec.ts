@@ -289,8 +289,17 @@ describe('VmProvision against a simulated host', () => {
       [hostId],
     );
     expect(rows[0]?.r).toMatch(/3 times in a row/);
-    const { request } = await s.requests.create(aPrincipal(), aRequest(cat));
-    expect(request.state).toBe('failed');
+    // Approved, then its job finds no host to place it on: failed, saying why, nothing built.
+    const blocked = aPrincipal();
+    const { request } = await s.requests.create(blocked, aRequest(cat));
+    expect(request.state).toBe('approved');
+    const creates = sim.sim.commands(['xl', 'create']).length;
+    await s.provision({ requestId: request.id }, ctx());
+    const refused = await s.requests.get(blocked, request.id);
+    expect(refused).toMatchObject({ state: 'failed', hostId: null, error: { code: 'PlacementImpossible' } });
+    expect(JSON.stringify(refused.error)).toContain('placement_blocked');
+    expect(sim.sim.commands(['xl', 'create']).length).toBe(creates);
+    expect(await live(`"instances" WHERE "vm_request_id" = $1`, [request.id])).toBe(0);
 
     // The operator's clear (PATCH placementBlockedReason: null) starts the count again, so one
     // more failure does not put the host straight back out of placement.

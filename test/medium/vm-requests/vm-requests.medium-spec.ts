@@ -48,14 +48,13 @@ beforeAll(async () => {
 });
 
 describe('creating a request', () => {
-  it('approves a request within quota at once, places it and writes one VmProvision job', async () => {
+  it('approves a request within quota at once and writes one VmProvision job, which places it', async () => {
     const me = aPrincipal();
-    const { request } = await service([
-      new QuotaStep({ perPrincipal: {}, groups: {} }),
-      new NamingStep(/^vm-/),
-    ]).create(me, aRequest(cat));
+    const svc = service([new QuotaStep({ perPrincipal: {}, groups: {} }), new NamingStep(/^vm-/)]);
+    const { request } = await svc.create(me, aRequest(cat));
     expect(request.state).toBe('approved');
-    expect(request.hostId).not.toBeNull();
+    // The request path takes no placement lock: the job's first step places.
+    expect(request.hostId).toBeNull();
     expect(request.approvalPlan.map((p) => [p.step, p.status])).toEqual([
       ['quota', 'approved'],
       ['naming', 'approved'],
@@ -63,7 +62,17 @@ describe('creating a request', () => {
     expect(request.history.map((h) => h.to)).toEqual(['pending_approval', 'approved']);
     expect(await count(`"outbox" WHERE "job_id" = $1`, [`VmProvision.${request.id}`])).toBe(1);
     expect(await count(`"approvals" WHERE "vm_request_id" = $1`, [request.id])).toBe(2);
-    expect(await count(`"audit_events" WHERE "object_id" = $1`, [request.id])).toBeGreaterThanOrEqual(3);
+    const audits = await count(`"audit_events" WHERE "object_id" = $1`, [request.id]);
+    expect(audits).toBeGreaterThanOrEqual(3);
+
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    const placed = await uow.run(async (tx) => svc.place(tx, (await tx.requests.get(request.id))!));
+    expect(placed).toMatchObject({ state: 'approved', version: request.version + 1 });
+    expect(placed.hostId).not.toBeNull();
+    // A retried job finds it placed and changes nothing.
+    const again = await uow.run(async (tx) => svc.place(tx, (await tx.requests.get(request.id))!));
+    expect(again).toMatchObject({ hostId: placed.hostId, version: placed.version });
+    expect(await count(`"audit_events" WHERE "object_id" = $1`, [request.id])).toBe(audits + 1);
   });
 
   it('rejects bad references and sizes naming the field, and records nothing', async () => {

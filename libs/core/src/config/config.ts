@@ -429,7 +429,9 @@ const SETTINGS = {
   ),
   testPauseProvisionAt: setting(
     'NORM_TEST_PAUSE_PROVISION_AT',
-    z.enum(['begin', 'allocate-ip', 'create-disk', 'create-domain', 'confirm', 'mark-running']).optional(),
+    z
+      .enum(['place', 'begin', 'allocate-ip', 'create-disk', 'create-domain', 'confirm', 'mark-running'])
+      .optional(),
     undefined,
     'Test hook for the kill -9 chaos tests: the worker stops before this provisioning step and waits to be killed. Never set in production.',
   ),

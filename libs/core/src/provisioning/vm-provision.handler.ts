@@ -52,7 +52,7 @@ export interface ProvisionDeps {
 }
 
 export type ProvisionStep =
-  'begin' | 'allocate-ip' | 'create-disk' | 'create-domain' | 'confirm' | 'mark-running';
+  'place' | 'begin' | 'allocate-ip' | 'create-disk' | 'create-domain' | 'confirm' | 'mark-running';
 
 const SYSTEM = 'system:provision';
 
@@ -128,12 +128,22 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
   };
 }
 
-/** approved → provisioning with its instance row, in one transaction; or the run already begun. */
+/**
+ * Placement (its own short transaction, so the placement lock is not held while the instance
+ * row is written), then approved → provisioning with its instance row in one transaction; or
+ * the run already begun.
+ */
 async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | undefined> {
+  await deps.beforeStep?.('place', requestId);
+  const placed = await deps.uow.run(async (tx) => {
+    const r = await tx.requests.get(requestId);
+    return r ? deps.requests.place(tx, r) : undefined;
+  });
+  // Gone, cancelled, rejected, failed (no host fits) or running: nothing left for this job to do.
+  if (!placed || (placed.state !== 'approved' && placed.state !== 'provisioning')) return undefined;
   await deps.beforeStep?.('begin', requestId);
   return deps.uow.run(async (tx) => {
     let request = await tx.requests.get(requestId);
-    // Gone, cancelled, rejected, failed or running: nothing left for this job to do.
     if (!request || (request.state !== 'approved' && request.state !== 'provisioning')) return undefined;
     if (request.hostId === null)
       throw new DomainError('Conflict', 'an approved request without a host', { requestId });

@@ -34,6 +34,9 @@ import {
 } from './vm-request.port';
 import { assertTransition, InvalidTransition, type VmRequestState } from './vm-request.state';
 
+/** Who places: the provision job's first step. */
+const PLACEMENT = 'system:placement';
+
 /** Printable and bounded: the key is stored and compared, never interpreted. */
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,200}$/;
 
@@ -94,8 +97,8 @@ export interface CreateResult {
 /**
  * VM requests from creation to approval and placement. Every state change goes through
  * `transition` (the table in vm-request.state.ts plus a versioned UPDATE) and commits with
- * its audit event; approval, placement and the provision job commit in one transaction, so
- * an approved request always has either a host and a job, or a recorded failure.
+ * its audit event; approval and the provision job commit in one transaction, so an approved
+ * request always has its job, and the job places it (`place`) or records why no host could.
  */
 export class VmRequestService {
   constructor(
@@ -304,7 +307,7 @@ export class VmRequestService {
         const approved = await this.transition(tx, r, 'approved', actor, 'every approval step approved', {
           approvalPlan: result.plan,
         });
-        return this.placeAndEnqueue(tx, approved, actor, requestId);
+        return this.enqueueProvision(tx, approved);
       }
     }
   }
@@ -334,44 +337,53 @@ export class VmRequestService {
   }
 
   /**
-   * Placement and the provision job in the approval's transaction: the host's capacity is
-   * promised (host_id on an approved request) exactly when the job exists.
+   * The provision job, in the approval's transaction: an approved request always has its job.
+   * Placement is the job's first step (`place`), as Nova's conductor schedules after its API
+   * has accepted: the request path takes no global lock, so requests do not queue behind
+   * each other's placement.
    */
-  private async placeAndEnqueue(
-    tx: VmRequestTx,
-    r: VmRequestRecord,
-    actor: string,
-    requestId: string | null,
-  ): Promise<VmRequestRecord> {
+  private async enqueueProvision(tx: VmRequestTx, r: VmRequestRecord): Promise<VmRequestRecord> {
+    await tx.outbox.enqueue('VmProvision', jobIdFor('VmProvision', r.id), { requestId: r.id });
+    return r;
+  }
+
+  /**
+   * Chooses the host of an approved request, under the placement lock, in the caller's
+   * transaction: the host's capacity is promised from the moment host_id is set. No host
+   * fits: the request fails with PlacementImpossible and every host's reasons. Already
+   * placed (a retried job): returned as it is.
+   */
+  async place(tx: VmRequestTx, r: VmRequestRecord): Promise<VmRequestRecord> {
+    if (r.state !== 'approved' || r.hostId !== null) return r;
     await tx.lockPlacement();
-    const plan = await this.plan(tx, r);
+    // Read again under the lock: a concurrent run of the same job may have placed it.
+    const current = await tx.requests.get(r.id);
+    if (!current || current.state !== 'approved' || current.hostId !== null) return current ?? r;
+    const plan = await this.plan(tx, current);
     if (!plan.chosen) {
       const reason = plan.reason ?? 'no host can take this request';
-      const failed = await this.transition(tx, r, 'failed', 'system:placement', reason, {
+      const failed = await this.transition(tx, current, 'failed', PLACEMENT, reason, {
         stateReason: reason,
         error: { code: 'PlacementImpossible', message: reason, hosts: plan.rejected },
       });
       await tx.audit.append({
-        actor: 'system:placement',
+        actor: PLACEMENT,
         action: 'vm-request.fail',
         objectType: 'vm-request',
-        objectId: r.id,
+        objectId: current.id,
         after: { state: 'failed', error: 'PlacementImpossible' },
         reason,
-        requestId,
       });
       return failed;
     }
-    const placed = await tx.requests.update(r.id, r.version, { hostId: plan.chosen.hostId });
-    if (!placed) throw await this.lost(tx, r, 'approved');
-    await tx.outbox.enqueue('VmProvision', jobIdFor('VmProvision', r.id), { requestId: r.id });
+    const placed = await tx.requests.update(current.id, current.version, { hostId: plan.chosen.hostId });
+    if (!placed) throw await this.lost(tx, current, 'approved');
     await tx.audit.append({
-      actor,
+      actor: PLACEMENT,
       action: 'vm-request.place',
       objectType: 'vm-request',
-      objectId: r.id,
+      objectId: current.id,
       after: { hostId: plan.chosen.hostId, hostName: plan.chosen.hostName },
-      requestId,
     });
     return placed;
   }
