@@ -6,6 +6,7 @@ import { HeartbeatTimeouts1796354113506 } from './1796354113506-HeartbeatTimeout
 import { WebhookDeliveries1796354542027 } from './1796354542027-WebhookDeliveries';
 import { RunningInstanceCounts1796400000000 } from './1796400000000-RunningInstanceCounts';
 import { PlacementInFlightIndex1796500000000 } from './1796500000000-PlacementInFlightIndex';
+import { RequestAdmissionIndexes1796600000000 } from './1796600000000-RequestAdmissionIndexes';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   WebhookDeliveries1796354542027,
   RunningInstanceCounts1796400000000,
   PlacementInFlightIndex1796500000000,
+  RequestAdmissionIndexes1796600000000,
 ];

@@ -7,6 +7,13 @@ export interface OutboxMessage {
   payload: Record<string, unknown>;
 }
 
+/** A job to write with other rows in one statement (same rule: a `jobId` already written is skipped). */
+export interface NewOutboxJob {
+  name: JobName;
+  jobId: string;
+  payload: Record<string, unknown>;
+}
+
 /** Writes a job in the caller's transaction. Implemented by libs/inventory. */
 export interface OutboxWriter {
   /** Same `jobId` twice is one job (ON CONFLICT DO NOTHING): returns false for the duplicate. */

@@ -1,7 +1,7 @@
 import { type InventoryTx } from '../inventory/catalogue.port';
 import { type TokenStore } from '../identity/identity.port';
 import { type HeartbeatTimeouts } from '../lifecycle/heartbeat';
-import { type OutboxWriter } from '../outbox';
+import { type NewOutboxJob, type OutboxWriter } from '../outbox';
 import { type WebhookDeliveryWriter } from '../notifications/webhook-delivery.port';
 import { type PlanEntry, type QuotaUsage, type UsageScope } from './approval-pipeline';
 import { type InstanceState, type VmRequestState } from './vm-request.state';
@@ -60,6 +60,38 @@ export interface NewVmRequest {
   history: HistoryEntry[];
 }
 
+/** A new request that has been through its pipeline: inserted as it ends up, with its plan. */
+export interface AdmittedVmRequest extends NewVmRequest {
+  id: string;
+  state: VmRequestState;
+  stateReason: string | null;
+  approvalPlan: PlanEntry[];
+}
+
+/** What creating a request must read, under its locks. */
+export interface AdmissionQuery {
+  /** Taken first, in the order given (see `lock`). */
+  locks: readonly string[];
+  ownerId: string;
+  idempotencyKey: string | null;
+  name: string;
+  imageId: string;
+  networkId: string;
+}
+
+/** Read in one statement after the locks are held, so every earlier request of the owner and name is seen. */
+export interface AdmissionFacts {
+  /** The request an earlier POST created with this Idempotency-Key. */
+  originalId: string | null;
+  image: { name: string; defaultDiskGb: number } | null;
+  network: { name: string } | null;
+  /** A live instance or an in-flight request holds the name. */
+  nameTaken: boolean;
+  ownerGroups: string[];
+  /** The owner's live instances plus in-flight requests. */
+  ownerUsage: QuotaUsage;
+}
+
 export interface VmRequestPatch {
   state?: VmRequestState;
   stateReason?: string | null;
@@ -105,6 +137,13 @@ export interface VmRequestStore {
    * crosswise.
    */
   lock(...keys: string[]): Promise<void>;
+  /** The create path's locks, then its reads: two round trips whatever the request. */
+  admission(q: AdmissionQuery): Promise<AdmissionFacts>;
+  /**
+   * A request decided by its pipeline before it was ever written: the row, its reached
+   * approval steps and its jobs in one statement.
+   */
+  insertAdmitted(r: AdmittedVmRequest, jobs: readonly NewOutboxJob[]): Promise<VmRequestRecord>;
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { authorize, authorizeObject, ownerFilter } from '../identity/authorization';
 import { type ActingContext } from '../identity/identity.service';
 import { actorOf } from '../identity/principal';
@@ -18,12 +18,16 @@ import { placementInput } from '../placement/placement.service';
 import { type AntiAffinityMode } from '../placement/placement';
 import { type MustAct, whoMustAct } from '../approvals/who-must-act';
 import {
+  type ApprovalContext,
   type ApprovalStep,
   type ApprovalSubject,
   evaluatePipeline,
+  type PipelineOutcome,
   type PlanEntry,
 } from './approval-pipeline';
+import { type NewOutboxJob } from '../outbox';
 import {
+  type AdmissionFacts,
   type HistoryEntry,
   type ListFilter,
   type Page,
@@ -36,6 +40,9 @@ import { assertTransition, InvalidTransition, type VmRequestState } from './vm-r
 
 /** Who places: the provision job's first step. */
 const PLACEMENT = 'system:placement';
+/** Who decides the automatic steps, and the history's reason when every step approved. */
+const APPROVAL = 'system:approval';
+const APPROVED = 'every approval step approved';
 
 /** Printable and bounded: the key is stored and compared, never interpreted. */
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,200}$/;
@@ -119,35 +126,67 @@ export class VmRequestService {
         { path: 'Idempotency-Key', message: 'letters, digits and . _ : -, 1 to 200 characters' },
       ]);
     const hash = requestHash(input);
+    // The owner's groups as authenticated: their quota locks are taken with the others. Should
+    // membership have changed since, the transaction is run again with the groups it read.
+    let groups = [...ctx.subject.principal.groups].sort();
+    for (;;) {
+      const outcome = await this.admit(ctx, ownerId, input, hash, groups, idempotencyKey);
+      if (!('regroup' in outcome)) return outcome;
+      groups = outcome.regroup;
+    }
+  }
+
+  /**
+   * One attempt at creating: locks and reads (two round trips), the pipeline in memory, then
+   * the request as the pipeline left it, its approval steps and its job in one statement; the
+   * audit events are written at commit. `lockedGroups` must cover the owner's groups.
+   */
+  private async admit(
+    ctx: ActingContext,
+    ownerId: string,
+    input: VmRequestInput,
+    hash: string,
+    lockedGroups: readonly string[],
+    idempotencyKey: string | undefined,
+  ): Promise<CreateResult | { regroup: string[] }> {
     return this.uow.run(async (tx) => {
       // Quota counting and name checks see every earlier request of this owner and name.
-      await tx.requests.lock(
-        ...(idempotencyKey === undefined ? [] : [`idem:${ownerId}:${idempotencyKey}`]),
-        `owner:${ownerId}`,
-        `name:${input.name}`,
-      );
-      if (idempotencyKey !== undefined) {
-        const original = await tx.requests.findByIdempotencyKey(ownerId, idempotencyKey);
-        if (original) {
-          if (original.requestHash !== hash)
-            throw new DomainError(
-              'IdempotencyConflict',
-              'this Idempotency-Key was used with a different request body',
-              { idempotencyKey, requestId: original.id },
-            );
-          return { request: view(original), replayed: true };
-        }
+      const facts = await tx.requests.admission({
+        locks: [
+          ...(idempotencyKey === undefined ? [] : [`idem:${ownerId}:${idempotencyKey}`]),
+          `owner:${ownerId}`,
+          `name:${input.name}`,
+          ...lockedGroups.map((g) => `group:${g}`),
+        ],
+        ownerId,
+        idempotencyKey: idempotencyKey ?? null,
+        name: input.name,
+        imageId: input.imageId,
+        networkId: input.networkId,
+      });
+      if (idempotencyKey !== undefined && facts.originalId !== null) {
+        const original = await tx.requests.get(facts.originalId);
+        if (original && original.requestHash !== hash)
+          throw new DomainError(
+            'IdempotencyConflict',
+            'this Idempotency-Key was used with a different request body',
+            { idempotencyKey, requestId: original.id },
+          );
+        if (original) return { request: view(original), replayed: true };
       }
-      const references = await this.checkReferences(tx, input);
-      if (await tx.requests.nameTaken(input.name))
+      const references = checkReferences(input, facts);
+      if (facts.nameTaken)
         throw new Conflict('the name is taken by a live instance or a request in flight', {
           field: 'name',
           name: input.name,
         });
-      const groups = await tx.requests.ownerGroups(ownerId);
-      if (groups.length > 0) await tx.requests.lock(...groups.map((g) => `group:${g}`));
+      if (facts.ownerGroups.some((g) => !lockedGroups.includes(g))) return { regroup: facts.ownerGroups };
+
       const actor = actorOf(ctx.subject);
-      const created = await tx.requests.insert({
+      const requestId = ctx.requestId ?? null;
+      const now = this.clock.now();
+      const draft: VmRequestRecord = {
+        id: randomUUID(),
         name: input.name,
         ownerId,
         vcpus: input.vcpus,
@@ -161,28 +200,64 @@ export class VmRequestService {
         purpose: input.purpose ?? null,
         heartbeatTimeoutS:
           input.heartbeatTimeoutMs === undefined ? null : Math.round(input.heartbeatTimeoutMs / 1000),
+        state: 'pending_approval',
+        stateReason: null,
         idempotencyKey: idempotencyKey ?? null,
         requestHash: hash,
+        hostId: null,
+        approvalPlan: [],
         history: [this.entry(null, 'pending_approval', actor, 'requested')],
-      });
+        error: null,
+        version: 0,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const jobs: NewOutboxJob[] = [];
+      const result = await this.runPipeline(
+        tx,
+        draft,
+        facts.ownerGroups,
+        (scope, exclude) =>
+          'ownerId' in scope && scope.ownerId === ownerId
+            ? Promise.resolve(facts.ownerUsage)
+            : tx.requests.usage(scope, exclude),
+        (step) => {
+          jobs.push(approvalStepJob(draft.id, step));
+          return Promise.resolve();
+        },
+        now,
+        references,
+      );
+      const settled = this.settle(draft, result, APPROVAL);
+      if (settled.state === 'approved') jobs.push(provisionJob(draft.id));
+      const created = await tx.requests.insertAdmitted(
+        { ...draft, ...settled, imageId: input.imageId, networkId: input.networkId },
+        jobs,
+      );
       await tx.audit.append({
         actor,
         action: 'vm-request.create',
         objectType: 'vm-request',
         objectId: created.id,
-        after: auditView(created),
-        requestId: ctx.requestId ?? null,
+        after: auditView(draft),
+        requestId,
       });
-      const settled = await this.evaluate(
+      await this.auditDecisions(tx, draft, result.plan, APPROVAL, requestId);
+      await this.observe(
         tx,
         created,
-        groups,
-        'system:approval',
-        ctx.requestId ?? null,
-        created,
-        references,
+        {
+          requestName: created.name,
+          before: [],
+          after: result.plan,
+          outcome: result.outcome,
+          reason: result.reason,
+          actor: APPROVAL,
+          now,
+        },
+        created.state,
       );
-      return { request: view(settled), replayed: false };
+      return { request: view(created), replayed: false };
     });
   }
 
@@ -244,40 +319,21 @@ export class VmRequestService {
     references?: KnownReferences,
   ): Promise<VmRequestRecord> {
     const now = this.clock.now();
-    const result = await evaluatePipeline(
-      this.steps,
-      await this.subjectOf(tx, r, ownerGroups, references),
-      {
-        usage: (scope, exclude) => tx.requests.usage(scope, exclude),
-        fits: () => this.fits(tx, r),
-        previousPlan: r.approvalPlan,
-        // Outside calls never run while this transaction holds the request's locks.
-        defer: async (step) => {
-          await tx.outbox.enqueue('ApprovalStepRun', jobIdFor('ApprovalStepRun', `${r.id}.${step}`), {
-            requestId: r.id,
-            step,
-          });
-        },
+    const result = await this.runPipeline(
+      tx,
+      r,
+      ownerGroups,
+      (scope, exclude) => tx.requests.usage(scope, exclude),
+      // Outside calls never run while this transaction holds the request's locks.
+      async (step) => {
+        const job = approvalStepJob(r.id, step);
+        await tx.outbox.enqueue(job.name, job.jobId, job.payload);
       },
       now,
+      references,
     );
     await tx.requests.saveApprovals(r.id, result.plan);
-    // Decisions kept from the previous plan were audited when they were made.
-    const decidedBefore = new Set(
-      r.approvalPlan.filter((e) => e.status === 'approved' || e.status === 'rejected').map((e) => e.index),
-    );
-    for (const p of result.plan.filter(
-      (e) => (e.status === 'approved' || e.status === 'rejected') && !decidedBefore.has(e.index),
-    ))
-      await tx.audit.append({
-        actor,
-        action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
-        objectType: 'vm-request',
-        objectId: r.id,
-        after: { step: p.step, status: p.status, detail: p.detail },
-        reason: p.reason,
-        requestId,
-      });
+    await this.auditDecisions(tx, r, result.plan, actor, requestId);
     await this.observe(
       tx,
       r,
@@ -304,12 +360,80 @@ export class VmRequestService {
           stateReason: result.reason,
         });
       case 'approved': {
-        const approved = await this.transition(tx, r, 'approved', actor, 'every approval step approved', {
+        const approved = await this.transition(tx, r, 'approved', actor, APPROVED, {
           approvalPlan: result.plan,
         });
-        return this.enqueueProvision(tx, approved);
+        const job = provisionJob(r.id);
+        await tx.outbox.enqueue(job.name, job.jobId, job.payload);
+        return approved;
       }
     }
+  }
+
+  /** The pipeline over a request's subject, with the quota's usage and the capacity step's question. */
+  private async runPipeline(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    ownerGroups: readonly string[],
+    usage: ApprovalContext['usage'],
+    defer: (step: string) => Promise<void>,
+    now: Date,
+    references: KnownReferences | undefined,
+  ): Promise<PipelineOutcome> {
+    return evaluatePipeline(
+      this.steps,
+      await this.subjectOf(tx, r, ownerGroups, references),
+      { usage, fits: () => this.fits(tx, r), previousPlan: r.approvalPlan, defer },
+      now,
+    );
+  }
+
+  /** Audits the steps this evaluation decided; decisions kept from the previous plan were audited when made. */
+  private async auditDecisions(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    plan: readonly PlanEntry[],
+    actor: string,
+    requestId: string | null,
+  ): Promise<void> {
+    const decidedBefore = new Set(
+      r.approvalPlan.filter((e) => e.status === 'approved' || e.status === 'rejected').map((e) => e.index),
+    );
+    for (const p of plan.filter(
+      (e) => (e.status === 'approved' || e.status === 'rejected') && !decidedBefore.has(e.index),
+    ))
+      await tx.audit.append({
+        actor,
+        action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
+        objectType: 'vm-request',
+        objectId: r.id,
+        after: { step: p.step, status: p.status, detail: p.detail },
+        reason: p.reason,
+        requestId,
+      });
+  }
+
+  /**
+   * Where a request not yet written ends up after its first evaluation: the same transitions
+   * (checked against the same table) and history as `evaluate`, applied before the insert.
+   */
+  private settle(
+    draft: VmRequestRecord,
+    result: PipelineOutcome,
+    actor: string,
+  ): Pick<VmRequestRecord, 'state' | 'stateReason' | 'approvalPlan' | 'history'> {
+    const plan = { approvalPlan: result.plan };
+    if (result.outcome === 'pending')
+      return { ...plan, state: draft.state, stateReason: null, history: draft.history };
+    const to = result.outcome;
+    const reason = to === 'approved' ? APPROVED : result.reason;
+    assertTransition(draft.id, draft.state, to);
+    return {
+      ...plan,
+      state: to,
+      stateReason: to === 'rejected' ? result.reason : null,
+      history: [...draft.history, this.entry(draft.state, to, actor, reason)],
+    };
   }
 
   /** Notifications into the transaction, step durations after its commit. */
@@ -334,17 +458,6 @@ export class VmRequestService {
       tx.afterCommit(() => {
         for (const d of decided) metrics.approvalStepDecided(d.step, d.outcome, d.seconds);
       });
-  }
-
-  /**
-   * The provision job, in the approval's transaction: an approved request always has its job.
-   * Placement is the job's first step (`place`), as Nova's conductor schedules after its API
-   * has accepted: the request path takes no global lock, so requests do not queue behind
-   * each other's placement.
-   */
-  private async enqueueProvision(tx: VmRequestTx, r: VmRequestRecord): Promise<VmRequestRecord> {
-    await tx.outbox.enqueue('VmProvision', jobIdFor('VmProvision', r.id), { requestId: r.id });
-    return r;
   }
 
   /**
@@ -524,20 +637,34 @@ export class VmRequestService {
     }
     if (issues.length > 0) throw new ValidationFailed('the request is outside the allowed sizes', issues);
   }
+}
 
-  /** The image and network must exist (and the disk fit the image); returns them for the pipeline's subject. */
-  private async checkReferences(tx: VmRequestTx, input: VmRequestInput): Promise<KnownReferences> {
-    const image = await tx.images.get(input.imageId);
-    const network = await tx.networks.get(input.networkId);
-    const issues: Array<{ path: string; message: string }> = [];
-    if (!image) issues.push({ path: 'imageId', message: 'no such image' });
-    else if (input.diskGb < image.defaultDiskGb)
-      issues.push({ path: 'diskGb', message: `the image needs at least ${image.defaultDiskGb} GB` });
-    if (!network) issues.push({ path: 'networkId', message: 'no such network' });
-    if (issues.length > 0 || !image || !network)
-      throw new ValidationFailed('the request names something that does not exist', issues);
-    return { image, network };
-  }
+/** The image and network must exist (and the disk fit the image); returns them for the pipeline's subject. */
+function checkReferences(
+  input: VmRequestInput,
+  facts: Pick<AdmissionFacts, 'image' | 'network'>,
+): KnownReferences {
+  const { image, network } = facts;
+  const issues: Array<{ path: string; message: string }> = [];
+  if (!image) issues.push({ path: 'imageId', message: 'no such image' });
+  else if (input.diskGb < image.defaultDiskGb)
+    issues.push({ path: 'diskGb', message: `the image needs at least ${image.defaultDiskGb} GB` });
+  if (!network) issues.push({ path: 'networkId', message: 'no such network' });
+  if (issues.length > 0 || !image || !network)
+    throw new ValidationFailed('the request names something that does not exist', issues);
+  return { image, network };
+}
+
+function provisionJob(requestId: string): NewOutboxJob {
+  return { name: 'VmProvision', jobId: jobIdFor('VmProvision', requestId), payload: { requestId } };
+}
+
+function approvalStepJob(requestId: string, step: string): NewOutboxJob {
+  return {
+    name: 'ApprovalStepRun',
+    jobId: jobIdFor('ApprovalStepRun', `${requestId}.${step}`),
+    payload: { requestId, step },
+  };
 }
 
 /** Canonical JSON (sorted keys, defaults applied) so key order or omitted defaults are still "the same body". */

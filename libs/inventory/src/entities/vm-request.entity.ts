@@ -27,6 +27,12 @@ export const VM_REQUEST_STATES = [
 @Index('ix_vm_requests_state', ['state'])
 @Index('ix_vm_requests_owner_created', ['ownerId', 'createdAt'])
 @Index('ix_vm_requests_host_in_flight', ['hostId'], { where: `"state" IN ('approved', 'provisioning')` })
+@Index('ix_vm_requests_name_in_flight', ['name'], {
+  where: `"state" IN ('pending_approval', 'approved', 'provisioning')`,
+})
+@Index('ix_vm_requests_owner_counted', ['ownerId'], {
+  where: `"state" IN ('pending_approval', 'approved', 'provisioning', 'running')`,
+})
 @Index('uq_vm_requests_owner_idempotency_key', ['ownerId', 'idempotencyKey'], {
   unique: true,
   where: '"idempotency_key" IS NOT NULL',

@@ -1,4 +1,7 @@
 import {
+  type AdmissionFacts,
+  type AdmissionQuery,
+  type AdmittedVmRequest,
   DomainError,
   type HeartbeatTimeouts,
   type HostProvisionCounter,
@@ -8,6 +11,7 @@ import {
   type InstanceStore,
   type ListFilter,
   type NewInstance,
+  type NewOutboxJob,
   type NewOperation,
   type NewVmRequest,
   type OperationWriter,
@@ -134,6 +138,27 @@ const INSERT_REQUEST = prepared(
      "heartbeat_timeout_s")
    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${REQUEST_COLUMNS}`,
 );
+/**
+ * A request as its pipeline left it, its reached approval steps and its jobs, in one statement
+ * ($1–$19 the row, $20 the jobs as JSON, $21–$29 the approval arrays). The approvals' foreign
+ * key is checked at the end of the statement, when the request row exists.
+ */
+const INSERT_ADMITTED = prepared(
+  `WITH "request" AS (
+     INSERT INTO "vm_requests" ("id", "name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
+       "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
+       "heartbeat_timeout_s", "state", "state_reason", "approval_plan")
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+     RETURNING ${REQUEST_COLUMNS}
+   ), "jobs" AS (
+     INSERT INTO "outbox" ("job_name", "job_id", "payload")
+     SELECT j->>'name', j->>'jobId', j->'payload' FROM jsonb_array_elements($20::jsonb) j
+     ON CONFLICT ("job_id") DO NOTHING
+   ), "steps" AS (
+     ${approvalRows(21)}
+   )
+   SELECT * FROM "request"`,
+);
 const updateStatements = new Map<string, PreparedStatement>();
 function updateStatement(sets: string): PreparedStatement {
   let statement = updateStatements.get(sets);
@@ -146,13 +171,17 @@ function updateStatement(sets: string): PreparedStatement {
   return statement;
 }
 
-/** In flight, or running with an instance that is not gone: what a quota counts. */
-const USAGE_WHERE = `r."id" <> $2
-  AND (r."state" IN ${IN_FLIGHT}
-    OR (r."state" = 'running' AND EXISTS (
-      SELECT 1 FROM "instances" i WHERE i."vm_request_id" = r."id" AND i."state" NOT IN ${DEAD_INSTANCE})))`;
+/**
+ * In flight, or running with an instance that is not gone: what a quota counts. Written as a
+ * join with one state list (not `in flight OR (running AND EXISTS …)`), so Postgres reads only
+ * the owner's entries of `ix_vm_requests_owner_counted` and looks each instance up by request.
+ */
+const COUNTED = `r."state" IN ('pending_approval', 'approved', 'provisioning', 'running')
+  AND (r."state" <> 'running' OR i."state" NOT IN ${DEAD_INSTANCE})`;
+const USAGE_WHERE = `r."id" <> $2 AND ${COUNTED}`;
 const USAGE_SUMS = `SELECT count(*)::int AS "instances", coalesce(sum(r."vcpus"), 0)::int AS "vcpus",
-  coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb" FROM "vm_requests" r`;
+  coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb"
+  FROM "vm_requests" r LEFT JOIN "instances" i ON i."vm_request_id" = r."id"`;
 const USAGE_BY_OWNER = prepared(`${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND ${USAGE_WHERE}`);
 const USAGE_BY_GROUP = prepared(
   `${USAGE_SUMS} WHERE r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)
@@ -165,6 +194,20 @@ const NAME_TAKEN = prepared(
      AND ($2::uuid IS NULL OR "id" <> $2::uuid)
    LIMIT 1`,
 );
+/** Everything creating a request reads, in one statement ($1 owner, $2 key, $3 image, $4 network, $5 name). */
+const ADMISSION = prepared(
+  `SELECT
+     (SELECT "id" FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2) AS "original_id",
+     (SELECT json_build_object('name', "name", 'defaultDiskGb', "default_disk_gb") FROM "images" WHERE "id" = $3)
+       AS "image",
+     (SELECT json_build_object('name', "name") FROM "ip_pools" WHERE "id" = $4) AS "network",
+     EXISTS (SELECT 1 FROM "instances" WHERE "name" = $5 AND "state" NOT IN ${DEAD_INSTANCE}
+             UNION ALL
+             SELECT 1 FROM "vm_requests" WHERE "name" = $5 AND "state" IN ${IN_FLIGHT}) AS "name_taken",
+     ARRAY(SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name") AS "groups",
+     u."instances", u."vcpus", u."memory_mb"
+   FROM (${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND ${COUNTED}) u`,
+);
 const OWNER_GROUPS = prepared(
   `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
 );
@@ -175,19 +218,62 @@ const LOCK_MANY = prepared(
   `SELECT pg_advisory_xact_lock(hashtext(k."key")) FROM unnest($1::text[]) WITH ORDINALITY AS k("key", "ord") ORDER BY k."ord"`,
 );
 
-/** Every reached step of a plan in one statement (a step's groups travel as a JSON array). */
-const SAVE_APPROVALS = prepared(`
-  INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
+/**
+ * Every reached step of a plan as rows for "approvals" ($1 the request, then the nine arrays of
+ * `approvalArrays` from $`first`); a step's groups travel as a JSON array.
+ */
+function approvalRows(first: number): string {
+  const p = (i: number): string => `$${first + i}`;
+  return `INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
     "decided_by", "reason", "detail", "decided_at")
   SELECT $1, s."step_index", s."step_name", s."kind", s."status",
          ARRAY(SELECT jsonb_array_elements_text(s."groups"::jsonb)), s."decided_by", s."reason",
          s."detail"::jsonb, s."decided_at"
-    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                $10::timestamptz[])
-      AS s("step_index", "step_name", "kind", "status", "groups", "decided_by", "reason", "detail", "decided_at")
+    FROM unnest(${p(0)}::int[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[],
+                ${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::timestamptz[])
+      AS s("step_index", "step_name", "kind", "status", "groups", "decided_by", "reason", "detail", "decided_at")`;
+}
+
+/** The nine arrays `approvalRows` reads: one element per reached step. */
+function approvalArrays(plan: readonly PlanEntry[]): unknown[] {
+  const reached = plan.filter((p) => p.status !== 'not_reached');
+  return [
+    reached.map((p) => p.index),
+    reached.map((p) => p.step),
+    reached.map((p) => p.kind),
+    reached.map((p) => p.status),
+    // One array literal per step; Postgres has no array of arrays of varying length.
+    reached.map((p) => JSON.stringify(p.groups)),
+    // Human and callback decisions name their decider in the detail; automatic ones are the system's.
+    reached.map((p) =>
+      p.status === 'pending'
+        ? null
+        : typeof p.detail['decidedBy'] === 'string'
+          ? p.detail['decidedBy']
+          : 'system:approval',
+    ),
+    reached.map((p) => p.reason),
+    reached.map((p) => JSON.stringify(p.detail)),
+    reached.map((p) => p.decidedAt),
+  ];
+}
+
+const SAVE_APPROVALS = prepared(`
+  ${approvalRows(2)}
   ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
     "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
     "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`);
+
+interface AdmissionRow {
+  original_id: string | null;
+  image: { name: string; defaultDiskGb: number } | null;
+  network: { name: string } | null;
+  name_taken: boolean;
+  groups: string[];
+  instances: number;
+  vcpus: number;
+  memory_mb: number;
+}
 
 export class PgVmRequestStore implements VmRequestStore {
   constructor(private readonly manager: EntityManager) {}
@@ -303,28 +389,61 @@ export class PgVmRequestStore implements VmRequestStore {
   }
 
   async saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void> {
-    const reached = plan.filter((p) => p.status !== 'not_reached');
-    if (reached.length === 0) return;
-    await queryPrepared(this.manager, SAVE_APPROVALS, [
-      requestId,
-      reached.map((p) => p.index),
-      reached.map((p) => p.step),
-      reached.map((p) => p.kind),
-      reached.map((p) => p.status),
-      // One array literal per step; Postgres has no array of arrays of varying length.
-      reached.map((p) => JSON.stringify(p.groups)),
-      // Human and callback decisions name their decider in the detail; automatic ones are the system's.
-      reached.map((p) =>
-        p.status === 'pending'
-          ? null
-          : typeof p.detail['decidedBy'] === 'string'
-            ? p.detail['decidedBy']
-            : 'system:approval',
-      ),
-      reached.map((p) => p.reason),
-      reached.map((p) => JSON.stringify(p.detail)),
-      reached.map((p) => p.decidedAt),
+    if (!plan.some((p) => p.status !== 'not_reached')) return;
+    await queryPrepared(this.manager, SAVE_APPROVALS, [requestId, ...approvalArrays(plan)]);
+  }
+
+  async admission(q: AdmissionQuery): Promise<AdmissionFacts> {
+    await this.lock(...q.locks);
+    const rows = await queryPrepared<AdmissionRow[]>(this.manager, ADMISSION, [
+      q.ownerId,
+      q.idempotencyKey,
+      q.imageId,
+      q.networkId,
+      q.name,
     ]);
+    const row = rows[0]!;
+    return {
+      originalId: row.original_id,
+      image: row.image,
+      network: row.network,
+      nameTaken: row.name_taken,
+      ownerGroups: row.groups,
+      ownerUsage: { instances: row.instances, vcpus: row.vcpus, memoryMb: row.memory_mb },
+    };
+  }
+
+  async insertAdmitted(r: AdmittedVmRequest, jobs: readonly NewOutboxJob[]): Promise<VmRequestRecord> {
+    try {
+      const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_ADMITTED, [
+        r.id,
+        r.name,
+        r.ownerId,
+        r.vcpus,
+        r.memoryMb,
+        r.diskGb,
+        r.imageId,
+        r.networkId,
+        r.lifecycleClass,
+        r.antiAffinityGroup,
+        JSON.stringify(r.labels),
+        r.purpose,
+        r.idempotencyKey,
+        r.requestHash,
+        JSON.stringify(r.history),
+        r.heartbeatTimeoutS,
+        r.state,
+        r.stateReason,
+        JSON.stringify(r.approvalPlan),
+        JSON.stringify(jobs),
+        ...approvalArrays(r.approvalPlan),
+      ]);
+      return toRequest(rows[0]!);
+    } catch (error) {
+      if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
+        throw new DomainError('IdempotencyConflict', 'this Idempotency-Key is being used concurrently', {});
+      throw error;
+    }
   }
 
   async ownerGroups(ownerId: string): Promise<string[]> {
