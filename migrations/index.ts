@@ -7,6 +7,7 @@ import { WebhookDeliveries1796354542027 } from './1796354542027-WebhookDeliverie
 import { RunningInstanceCounts1796400000000 } from './1796400000000-RunningInstanceCounts';
 import { PlacementInFlightIndex1796500000000 } from './1796500000000-PlacementInFlightIndex';
 import { RequestAdmissionIndexes1796600000000 } from './1796600000000-RequestAdmissionIndexes';
+import { AuditSealedAtCommit1796700000000 } from './1796700000000-AuditSealedAtCommit';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   RunningInstanceCounts1796400000000,
   PlacementInFlightIndex1796500000000,
   RequestAdmissionIndexes1796600000000,
+  AuditSealedAtCommit1796700000000,
 ];

@@ -277,6 +277,56 @@ describe('deferred audit appends (Postgres)', () => {
     ]);
   });
 
+  it('stages without the chain lock and seals at commit: an open transaction holds up no other', async () => {
+    const open = db.dataSource.createQueryRunner();
+    await open.connect();
+    try {
+      await open.startTransaction();
+      const staged = new PgDeferredAuditLog(open.manager);
+      await staged.append({ actor: 'p', action: 'thing.slow', objectType: 'thing', objectId: 'slow' });
+      await staged.flush();
+      // Would wait on the head's row lock until `open` ends if flushing had taken it.
+      await db.dataSource.transaction(async (tx) => {
+        await tx.query(`SET LOCAL lock_timeout = '2s'`);
+        const quick = new PgDeferredAuditLog(tx);
+        await quick.append({ actor: 'p', action: 'thing.quick', objectType: 'thing', objectId: 'quick' });
+        await quick.flush();
+      });
+      const chained = async (): Promise<string[]> =>
+        (
+          await db.dataSource.query<Array<{ object_id: string }>>(
+            `SELECT "object_id" FROM "audit_events" WHERE "object_id" IN ('slow', 'quick') ORDER BY "seq"`,
+          )
+        ).map((r) => r.object_id);
+      expect(await chained()).toEqual(['quick']);
+      await open.commitTransaction();
+      // Chain order is commit order.
+      expect(await chained()).toEqual(['quick', 'slow']);
+    } finally {
+      await open.release();
+    }
+    expect(await reader().verify()).toMatchObject({ ok: true });
+    const left = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS "n" FROM "audit_pending"`,
+    );
+    expect(left[0]?.n).toBe(0);
+  });
+
+  it('a rolled-back transaction leaves nothing staged and nothing chained', async () => {
+    const failing = db.dataSource.transaction(async (tx) => {
+      const audit = new PgDeferredAuditLog(tx);
+      await audit.append({ actor: 'p', action: 'thing.undone', objectType: 'thing', objectId: 'undone' });
+      await audit.flush();
+      throw new Error('the change failed after its audit was staged');
+    });
+    await expect(failing).rejects.toThrow(/staged/);
+    const rows = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT (SELECT count(*) FROM "audit_pending")::int + (SELECT count(*) FROM "audit_events" WHERE "object_id" = 'undone')::int AS "n"`,
+    );
+    expect(rows[0]?.n).toBe(0);
+    expect(await reader().verify()).toMatchObject({ ok: true });
+  });
+
   it('fails closed when the head row is missing, and writes nothing', async () => {
     const before = await db.dataSource.query<Array<{ n: number }>>(
       `SELECT count(*)::int AS "n" FROM "audit_events"`,

@@ -43,54 +43,31 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
 }
 
 /**
- * The deferred flush as ONE statement: lock the head, chain every event onto it, insert them
- * and move the head. Each link's hash is sha256(prev_hash, newline, body) with the body
- * (canonical JSON, `chainBody`) prepared by the caller, so Postgres can chain without the
- * process: the chain lock is then held for this one round trip and the commit, not for three.
- * Rows take their sequence numbers in `ord` order (INSERT … SELECT … ORDER BY), which is the
- * chain's order, and the head lock keeps other writers' rows out from between them. No row
- * comes back when the head is missing: the caller fails closed.
+ * Stages events for the chain in one statement, taking no lock: `audit_pending`'s deferred
+ * trigger calls `norm_audit_seal()` when the transaction commits, which locks the head,
+ * chains the staged events onto it (sha256 over prev_hash, a newline and `body`, the
+ * canonical JSON `chainBody` prepares), inserts them and moves the head (migration
+ * AuditSealedAtCommit). The chain's one lock is therefore held for the commit alone, not
+ * from an append to the commit. Staging order (`ord`) is chain order.
  */
-const FLUSH = prepared(`
-  WITH RECURSIVE
-    -- The chain has one head, so appends must be strictly serial: the row lock is exactly that,
-    -- held until the caller's transaction ends, and the head is rewritten under it.
-    "head" AS (SELECT "hash" FROM "audit_head" WHERE "id" = 1 FOR UPDATE),
-    "ev" AS (
-      SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-        AS e("ord", "at", "actor", "action", "object_type", "object_id", "before", "after", "reason",
-             "request_id", "body")
-    ),
-    "chain" AS (
-      SELECT e."ord", h."hash" AS "prev_hash",
-             encode(sha256(convert_to(h."hash" || E'\\n' || e."body", 'UTF8')), 'hex') AS "hash"
-        FROM "head" h JOIN "ev" e ON e."ord" = 1
-      UNION ALL
-      SELECT e."ord", c."hash",
-             encode(sha256(convert_to(c."hash" || E'\\n' || e."body", 'UTF8')), 'hex')
-        FROM "chain" c JOIN "ev" e ON e."ord" = c."ord" + 1
-    ),
-    "inserted" AS (
-      INSERT INTO "audit_events" ("at", "actor", "action", "object_type", "object_id", "before", "after",
-                                  "reason", "request_id", "prev_hash", "hash")
-      SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before"::jsonb, e."after"::jsonb,
-             e."reason", e."request_id", c."prev_hash", c."hash"
-        FROM "ev" e JOIN "chain" c ON c."ord" = e."ord"
-       ORDER BY e."ord"
-      RETURNING "seq", "hash", "prev_hash"
-    )
-  UPDATE "audit_head" SET "seq" = last."seq", "hash" = last."hash", "updated_at" = $12
-    FROM (SELECT "seq", "hash", "prev_hash" FROM "inserted" ORDER BY "seq" DESC LIMIT 1) last
-   WHERE "audit_head"."id" = 1
-  RETURNING last."seq", last."hash", last."prev_hash"`);
+const STAGE = prepared(`
+  INSERT INTO "audit_pending" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason",
+                               "request_id", "body")
+  SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before"::jsonb, e."after"::jsonb,
+         e."reason", e."request_id", e."body"
+    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+      AS e("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "body",
+           "ord")
+   ORDER BY e."ord"`);
+
+/** Seals now what this transaction staged (the commit then finds nothing left) and returns the last link. */
+const SEAL = prepared(`SELECT "seq", "hash", "prev_hash" FROM "norm_audit_seal"()`);
 
 /**
- * The chain lock serialises every audited write in the system from its first append to its
- * commit. A VM request's transaction appends early (the request, each approval step) and then
- * does most of its work (quota, placement, outbox), so appending at once would serialise all
- * of that. This log keeps the events and writes them at the end, in order, with the same head
- * statement as PgAuditLog.append (FLUSH: lock `audit_head`, chain onto it, move it); the unit of work calls `flush()` as the transaction's last step.
+ * A VM request's transaction appends early (the request, each approval step) and then does
+ * most of its work, so this log keeps the events and stages them at the end, in order; the
+ * unit of work calls `flush()` as the transaction's last step, and the commit seals them.
  */
 export class PgDeferredAuditLog implements AuditLog {
   private readonly events: AuditEventInput[] = [];
@@ -111,21 +88,14 @@ export class PgDeferredAuditLog implements AuditLog {
     if (events.length === 0) return;
     if (!this.manager.queryRunner?.isTransactionActive)
       throw new Error('PgDeferredAuditLog.flush must run inside a transaction');
-    await appendChained(this.manager, events, this.now());
+    await stage(this.manager, events, this.now());
   }
 }
 
-/**
- * Chains `events` (already in their stored form, see asStored) onto the head in one statement
- * (FLUSH) and returns the last link. The one writer of the chain, for both logs here.
- */
-async function appendChained(
-  manager: EntityManager,
-  events: readonly AuditEventInput[],
-  at: Date,
-): Promise<{ seq: string; hash: string; prevHash: string }> {
-  const columns: unknown[][] = Array.from({ length: 11 }, () => []);
-  events.forEach((event, i) => {
+/** Stages `events` (already in their stored form, see asStored), all stamped `at`, for the commit to seal. */
+async function stage(manager: EntityManager, events: readonly AuditEventInput[], at: Date): Promise<void> {
+  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
+  for (const event of events) {
     const fields = {
       at,
       actor: event.actor,
@@ -138,7 +108,6 @@ async function appendChained(
       requestId: event.requestId ?? null,
     };
     const row = [
-      i + 1,
       at,
       fields.actor,
       fields.action,
@@ -151,12 +120,8 @@ async function appendChained(
       chainBody(fields),
     ];
     row.forEach((value, c) => columns[c]!.push(value));
-  });
-  const result: unknown = await queryPrepared(manager, FLUSH, [...columns, at]);
-  const last = rowsOf<{ seq: string; hash: string; prev_hash: string }>(result)[0];
-  // Fail closed: appending without the anchor would hide whatever removed it.
-  if (!last) throw new Error('the audit_head row is missing; GET /v1/audit/verify reports it');
-  return { seq: String(last.seq), hash: last.hash, prevHash: last.prev_hash };
+  }
+  await queryPrepared(manager, STAGE, columns);
 }
 
 /**
@@ -199,8 +164,11 @@ export class PgAuditLog implements AuditLog {
       reason: event.reason ?? null,
       requestId: event.requestId ?? null,
     };
-    const link = await appendChained(this.manager, [fields], fields.at);
-    return { ...fields, ...link };
+    await stage(this.manager, [fields], fields.at);
+    const result: unknown = await queryPrepared(this.manager, SEAL, []);
+    const link = rowsOf<{ seq: string; hash: string; prev_hash: string }>(result)[0];
+    if (!link) throw new Error('the staged audit event was not sealed');
+    return { ...fields, seq: String(link.seq), hash: link.hash, prevHash: link.prev_hash };
   }
 }
 
