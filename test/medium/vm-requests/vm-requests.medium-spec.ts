@@ -75,6 +75,39 @@ describe('creating a request', () => {
     expect(await count(`"audit_events" WHERE "object_id" = $1`, [request.id])).toBe(audits + 1);
   });
 
+  it('one placement pass decides every request waiting in its group, each seeing the ones before it', async () => {
+    const svc = service([new QuotaStep({ perPrincipal: {}, groups: {} })]);
+    // Hard anti-affinity on the one host: a single member fits, whichever job runs first.
+    const group = `g-${Date.now().toString(36)}`;
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++)
+      made.push((await svc.create(aPrincipal(), aRequest(cat, { antiAffinityGroup: group }))).request.id);
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    // The newest request's job takes the lock first: it is placed, then the older ones in turn.
+    const newest = await uow.run(async (tx) => svc.place(tx, (await tx.requests.get(made[2]!))!));
+    expect(newest.state).toBe('approved');
+    expect(newest.hostId).not.toBeNull();
+    const states = async (): Promise<string[]> =>
+      Promise.all(made.map(async (id) => (await uow.read((r) => r.requests.get(id)))!.state));
+    expect(await states()).toEqual(['failed', 'failed', 'approved']);
+    const older = (await uow.read((r) => r.requests.get(made[0]!)))!;
+    expect(older.error).toMatchObject({ code: 'PlacementImpossible' });
+    expect(older.stateReason).toMatch(/anti-affinity/);
+    // Their own jobs find them decided and change nothing.
+    const again = await uow.run(async (tx) => svc.place(tx, (await tx.requests.get(made[0]!))!));
+    expect(again).toMatchObject({ state: 'failed', version: older.version });
+    expect(await states()).toEqual(['failed', 'failed', 'approved']);
+    const audited = await db.dataSource.query<Array<{ action: string; n: number }>>(
+      `SELECT "action", count(*)::int AS "n" FROM "audit_events"
+        WHERE "object_id" = ANY($1) AND "actor" = 'system:placement' GROUP BY "action" ORDER BY "action"`,
+      [made],
+    );
+    expect(audited).toEqual([
+      { action: 'vm-request.fail', n: 2 },
+      { action: 'vm-request.place', n: 1 },
+    ]);
+  });
+
   it('rejects bad references and sizes naming the field, and records nothing', async () => {
     const me = aPrincipal();
     const before = await count(`"vm_requests"`);

@@ -6,6 +6,7 @@ import {
   type PlacementOptions,
   type PlacementRequest,
   planPlacement,
+  withPlaced,
 } from './placement';
 
 function host(name: string, over: Partial<PlacementHost> = {}): PlacementHost {
@@ -266,5 +267,44 @@ describe('planPlacement properties', () => {
         expect(b).toBe(a);
       }),
     );
+  });
+});
+
+describe('placing several requests in one pass', () => {
+  it('withPlaced promises the capacity and counts the member, leaving the input alone', () => {
+    const before = host('a', { groupMembers: { web: 1 } });
+    const after = withPlaced(before, {
+      memoryMb: 2048,
+      vcpus: 2,
+      diskGb: 3,
+      antiAffinity: { group: 'web', mode: 'soft' },
+    });
+    expect(after.promised).toEqual({ memoryMb: 2048, vcpus: 2, diskMb: 3072 });
+    expect(after.groupMembers).toEqual({ web: 2 });
+    expect(before.promised).toEqual({ memoryMb: 0, vcpus: 0, diskMb: 0 });
+    expect(before.groupMembers).toEqual({ web: 1 });
+    expect(withPlaced(before, small).groupMembers).toBe(before.groupMembers);
+  });
+
+  it('decided in turn, a burst spreads evenly and stops exactly at capacity, as one at a time would', () => {
+    // 16 GiB less the 1 GiB reserve: five 3 GiB VMs per host.
+    let hosts = [host('a'), host('b')];
+    const ask: PlacementRequest = { memoryMb: 3072, vcpus: 1, diskGb: 1 };
+    const chosen: Array<string | null> = [];
+    for (let i = 0; i < 12; i++) {
+      const plan = planPlacement(ask, hosts, opts);
+      chosen.push(plan.chosen?.hostName ?? null);
+      if (plan.chosen) hosts = hosts.map((h) => (h.id === plan.chosen!.hostId ? withPlaced(h, ask) : h));
+    }
+    expect(chosen.filter((c) => c === 'a')).toHaveLength(5);
+    expect(chosen.filter((c) => c === 'b')).toHaveLength(5);
+    expect(chosen.slice(10)).toEqual([null, null]);
+    // Spread alternates: neither host is ever two ahead.
+    for (let i = 1; i <= 10; i++) {
+      const seen = chosen.slice(0, i);
+      expect(
+        Math.abs(seen.filter((c) => c === 'a').length - seen.filter((c) => c === 'b').length),
+      ).toBeLessThanOrEqual(1);
+    }
   });
 });

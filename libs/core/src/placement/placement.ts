@@ -100,6 +100,26 @@ export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = {
   vcpuOvercommitRatio: 4,
 };
 
+/**
+ * The host as the next decision must see it once `request` is placed there: its capacity
+ * promised and, with a group, one more member. Lets one pass place several requests in turn.
+ */
+export function withPlaced(host: PlacementHost, request: PlacementRequest): PlacementHost {
+  const group = request.antiAffinity?.group;
+  return {
+    ...host,
+    promised: {
+      memoryMb: host.promised.memoryMb + request.memoryMb,
+      vcpus: host.promised.vcpus + request.vcpus,
+      diskMb: host.promised.diskMb + request.diskGb * 1024,
+    },
+    groupMembers:
+      group === undefined
+        ? host.groupMembers
+        : { ...host.groupMembers, [group]: (host.groupMembers[group] ?? 0) + 1 },
+  };
+}
+
 /** Filters every host, weighs the survivors and picks the best; never throws. */
 export function planPlacement(
   request: PlacementRequest,

@@ -24,6 +24,7 @@ import {
   guestBootstrapFor,
   type GuestBootstrapOptions,
 } from './guest-bootstrap';
+import { FifoGate } from './fifo-gate';
 import { type HostSlots } from './host-slots.port';
 import { renderNoCloudSeed } from './nocloud-seed.renderer';
 
@@ -56,6 +57,14 @@ export type ProvisionStep =
 
 const SYSTEM = 'system:provision';
 
+/**
+ * How many jobs of one worker place and begin at once (two short transactions each). When a
+ * burst of jobs starts together, taking them a few at a time in arrival order lets the first
+ * ones reach their hosts in milliseconds; all at once, every job advances in lockstep through
+ * the connection pool and the first `xl create` waits for nearly all of them (bench/provision).
+ */
+const STARTING_AT_ONCE = 4;
+
 /** Everything a reconcile pass needs, re-read from Postgres on every run. */
 interface Target {
   request: VmRequestRecord;
@@ -73,8 +82,9 @@ interface Target {
  * a transient one (host unreachable, timeout) is thrown for BullMQ's backoff until the last attempt.
  */
 export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'> {
+  const starting = new FifoGate(STARTING_AT_ONCE);
   return async ({ requestId }, { attempt }) => {
-    const target = await begin(deps, requestId);
+    const target = await starting.run(() => begin(deps, requestId));
     if (!target) return;
     const xen = deps.xen;
     if (!xen) throw new DomainError('DependencyUnavailable', 'this worker has no Xen transport configured');

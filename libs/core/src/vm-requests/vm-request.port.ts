@@ -147,6 +147,18 @@ export interface VmRequestStore {
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;
+  /**
+   * Approved requests still without a host whose anti-affinity group is `group` (null: none),
+   * `first` before the others if it is one of them, then oldest first.
+   */
+  listUnplaced(group: string | null, first: string, limit: number): Promise<VmRequestRecord[]>;
+  /**
+   * Sets each request's host with one versioned UPDATE; a request whose version moved meanwhile
+   * (cancelled, say) is left alone and not returned.
+   */
+  placeMany(
+    placements: ReadonlyArray<{ id: string; version: number; hostId: string }>,
+  ): Promise<VmRequestRecord[]>;
   /** Requests in approved/provisioning whose last change is older than `before`, oldest first. */
   listStalled(before: Date, limit: number): Promise<VmRequestRecord[]>;
 }

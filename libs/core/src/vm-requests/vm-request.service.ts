@@ -13,7 +13,13 @@ import { type Clock, type NormMetrics, noMetrics } from '../ports';
 import { approvalEvents, decidedSteps, type PlanChange } from '../notifications/approval-events';
 import { recordApprovalEvents } from '../notifications/approval-notifier';
 import { type WebhookSubscription } from '../notifications/webhook-subscriptions';
-import { type PlacementOptions, planPlacement, type PlacementPlan } from '../placement/placement';
+import {
+  type PlacementOptions,
+  type PlacementPlan,
+  type PlacementRequest,
+  planPlacement,
+  withPlaced,
+} from '../placement/placement';
 import { placementInput } from '../placement/placement.service';
 import { type AntiAffinityMode } from '../placement/placement';
 import { type MustAct, whoMustAct } from '../approvals/who-must-act';
@@ -40,6 +46,8 @@ import { assertTransition, InvalidTransition, type VmRequestState } from './vm-r
 
 /** Who places: the provision job's first step. */
 const PLACEMENT = 'system:placement';
+/** How many waiting requests one placement pass decides. */
+const PLACEMENT_BATCH = 200;
 /** Who decides the automatic steps, and the history's reason when every step approved. */
 const APPROVAL = 'system:approval';
 const APPROVED = 'every approval step approved';
@@ -462,43 +470,67 @@ export class VmRequestService {
 
   /**
    * Chooses the host of an approved request, under the placement lock, in the caller's
-   * transaction: the host's capacity is promised from the moment host_id is set. No host
-   * fits: the request fails with PlacementImpossible and every host's reasons. Already
-   * placed (a retried job): returned as it is.
+   * transaction: the host's capacity is promised from the moment host_id is set. The same pass
+   * places every other approved request waiting with the same anti-affinity group (oldest
+   * first, up to PLACEMENT_BATCH), each decision seeing the ones before it, so a burst of
+   * provision jobs takes the lock once instead of queueing on it one by one; their jobs then
+   * find them placed. A request no host fits fails with PlacementImpossible and every host's
+   * reasons. Already placed (a retried job): returned as it is.
    */
   async place(tx: VmRequestTx, r: VmRequestRecord): Promise<VmRequestRecord> {
     if (r.state !== 'approved' || r.hostId !== null) return r;
     await tx.lockPlacement();
-    // Read again under the lock: a concurrent run of the same job may have placed it.
-    const current = await tx.requests.get(r.id);
-    if (!current || current.state !== 'approved' || current.hostId !== null) return current ?? r;
-    const plan = await this.plan(tx, current);
-    if (!plan.chosen) {
-      const reason = plan.reason ?? 'no host can take this request';
-      const failed = await this.transition(tx, current, 'failed', PLACEMENT, reason, {
-        stateReason: reason,
-        error: { code: 'PlacementImpossible', message: reason, hosts: plan.rejected },
-      });
+    // Read under the lock: another job's pass may have placed this one meanwhile.
+    const waiting = await tx.requests.listUnplaced(r.antiAffinityGroup, r.id, PLACEMENT_BATCH);
+    if (waiting[0]?.id !== r.id) return (await tx.requests.get(r.id)) ?? r;
+    const { antiAffinityMode, ...options } = this.options.placement;
+    let hosts = await placementInput(tx, r.antiAffinityGroup);
+    const placed: Array<{ id: string; version: number; hostId: string; hostName: string }> = [];
+    let self: VmRequestRecord | undefined;
+    for (const w of waiting) {
+      const ask = placementRequest(w, antiAffinityMode);
+      const plan = planPlacement(ask, hosts, options);
+      if (!plan.chosen) {
+        const failed = await this.failPlacement(tx, w, plan);
+        if (w.id === r.id) self = failed;
+        continue;
+      }
+      const chosen = plan.chosen;
+      placed.push({ id: w.id, version: w.version, hostId: chosen.hostId, hostName: chosen.hostName });
+      hosts = hosts.map((h) => (h.id === chosen.hostId ? withPlaced(h, ask) : h));
+    }
+    const updated = await tx.requests.placeMany(placed);
+    const names = new Map(placed.map((p) => [p.id, p.hostName]));
+    for (const u of updated)
       await tx.audit.append({
         actor: PLACEMENT,
-        action: 'vm-request.fail',
+        action: 'vm-request.place',
         objectType: 'vm-request',
-        objectId: current.id,
-        after: { state: 'failed', error: 'PlacementImpossible' },
-        reason,
+        objectId: u.id,
+        after: { hostId: u.hostId, hostName: names.get(u.id) },
       });
-      return failed;
-    }
-    const placed = await tx.requests.update(current.id, current.version, { hostId: plan.chosen.hostId });
-    if (!placed) throw await this.lost(tx, current, 'approved');
+    return updated.find((u) => u.id === r.id) ?? self ?? (await tx.requests.get(r.id)) ?? r;
+  }
+
+  private async failPlacement(
+    tx: VmRequestTx,
+    r: VmRequestRecord,
+    plan: PlacementPlan,
+  ): Promise<VmRequestRecord> {
+    const reason = plan.reason ?? 'no host can take this request';
+    const failed = await this.transition(tx, r, 'failed', PLACEMENT, reason, {
+      stateReason: reason,
+      error: { code: 'PlacementImpossible', message: reason, hosts: plan.rejected },
+    });
     await tx.audit.append({
       actor: PLACEMENT,
-      action: 'vm-request.place',
+      action: 'vm-request.fail',
       objectType: 'vm-request',
-      objectId: current.id,
-      after: { hostId: plan.chosen.hostId, hostName: plan.chosen.hostName },
+      objectId: r.id,
+      after: { state: 'failed', error: 'PlacementImpossible' },
+      reason,
     });
-    return placed;
+    return failed;
   }
 
   /** What the checklist's conditions and plug-ins see of a request (ids and names of image and network). */
@@ -561,17 +593,7 @@ export class VmRequestService {
   ): Promise<PlacementPlan> {
     const hosts = await placementInput(tx, r.antiAffinityGroup);
     const { antiAffinityMode, ...options } = this.options.placement;
-    return planPlacement(
-      {
-        memoryMb: r.memoryMb,
-        vcpus: r.vcpus,
-        diskGb: r.diskGb,
-        antiAffinity:
-          r.antiAffinityGroup === null ? undefined : { group: r.antiAffinityGroup, mode: antiAffinityMode },
-      },
-      hosts,
-      options,
-    );
+    return planPlacement(placementRequest(r, antiAffinityMode), hosts, options);
   }
 
   /** The one way a request changes state: the table, then the versioned UPDATE. */
@@ -653,6 +675,18 @@ function checkReferences(
   if (issues.length > 0 || !image || !network)
     throw new ValidationFailed('the request names something that does not exist', issues);
   return { image, network };
+}
+
+function placementRequest(
+  r: Pick<VmRequestRecord, 'memoryMb' | 'vcpus' | 'diskGb' | 'antiAffinityGroup'>,
+  mode: AntiAffinityMode,
+): PlacementRequest {
+  return {
+    memoryMb: r.memoryMb,
+    vcpus: r.vcpus,
+    diskGb: r.diskGb,
+    antiAffinity: r.antiAffinityGroup === null ? undefined : { group: r.antiAffinityGroup, mode },
+  };
 }
 
 function provisionJob(requestId: string): NewOutboxJob {

@@ -264,6 +264,21 @@ const SAVE_APPROVALS = prepared(`
     "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
     "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`);
 
+const LIST_UNPLACED = prepared(
+  `SELECT ${REQUEST_COLUMNS} FROM "vm_requests"
+    WHERE "state" = 'approved' AND "host_id" IS NULL AND "anti_affinity_group" IS NOT DISTINCT FROM $1
+    ORDER BY ("id" = $2) DESC, "created_at", "id" LIMIT $3`,
+);
+/** Versioned like `update`, for many rows: only those still at the version placement read. */
+const PLACE_MANY = prepared(
+  `UPDATE "vm_requests" r SET "host_id" = p."host_id", "version" = r."version" + 1, "updated_at" = now()
+     FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS p("id", "version", "host_id")
+    WHERE r."id" = p."id" AND r."version" = p."version" AND r."state" = 'approved'
+   RETURNING ${REQUEST_COLUMNS.split(', ')
+     .map((c) => `r.${c}`)
+     .join(', ')}`,
+);
+
 interface AdmissionRow {
   original_id: string | null;
   image: { name: string; defaultDiskGb: number } | null;
@@ -449,6 +464,23 @@ export class PgVmRequestStore implements VmRequestStore {
   async ownerGroups(ownerId: string): Promise<string[]> {
     const rows = await queryPrepared<Array<{ group_name: string }>>(this.manager, OWNER_GROUPS, [ownerId]);
     return rows.map((r) => r.group_name);
+  }
+
+  async listUnplaced(group: string | null, first: string, limit: number): Promise<VmRequestRecord[]> {
+    const rows = await queryPrepared<RequestRow[]>(this.manager, LIST_UNPLACED, [group, first, limit]);
+    return rows.map(toRequest);
+  }
+
+  async placeMany(
+    placements: ReadonlyArray<{ id: string; version: number; hostId: string }>,
+  ): Promise<VmRequestRecord[]> {
+    if (placements.length === 0) return [];
+    const result: unknown = await queryPrepared(this.manager, PLACE_MANY, [
+      placements.map((p) => p.id),
+      placements.map((p) => p.version),
+      placements.map((p) => p.hostId),
+    ]);
+    return rowsOf<RequestRow>(result).map(toRequest);
   }
 
   async listStalled(before: Date, limit: number): Promise<VmRequestRecord[]> {
