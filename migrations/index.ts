@@ -8,6 +8,7 @@ import { RunningInstanceCounts1796400000000 } from './1796400000000-RunningInsta
 import { PlacementInFlightIndex1796500000000 } from './1796500000000-PlacementInFlightIndex';
 import { RequestAdmissionIndexes1796600000000 } from './1796600000000-RequestAdmissionIndexes';
 import { AuditSealedAtCommit1796700000000 } from './1796700000000-AuditSealedAtCommit';
+import { RequestAdmissionInOneCall1796800000000 } from './1796800000000-RequestAdmissionInOneCall';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   PlacementInFlightIndex1796500000000,
   RequestAdmissionIndexes1796600000000,
   AuditSealedAtCommit1796700000000,
+  RequestAdmissionInOneCall1796800000000,
 ];

@@ -7,7 +7,7 @@ import {
   VmRequestService,
   type VmRequestServiceOptions,
 } from '@norm/core';
-import { PgVmRequestUnitOfWork } from '@norm/inventory';
+import { PgAuditReader, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../harness/test-database';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } from './builders';
@@ -64,6 +64,17 @@ describe('creating a request', () => {
     expect(await count(`"approvals" WHERE "vm_request_id" = $1`, [request.id])).toBe(2);
     const audits = await count(`"audit_events" WHERE "object_id" = $1`, [request.id]);
     expect(audits).toBeGreaterThanOrEqual(3);
+    // Written with the request in its one statement, chained at commit in the order appended.
+    const actions = await db.dataSource.query<Array<{ action: string }>>(
+      `SELECT "action" FROM "audit_events" WHERE "object_id" = $1 ORDER BY "seq"`,
+      [request.id],
+    );
+    expect(actions.map((a) => a.action)).toEqual([
+      'vm-request.create',
+      'approval.approve',
+      'approval.approve',
+    ]);
+    expect(await new PgAuditReader(db.dataSource).verify()).toMatchObject({ ok: true });
 
     const uow = new PgVmRequestUnitOfWork(db.dataSource);
     const placed = await uow.run(async (tx) => svc.place(tx, (await tx.requests.get(request.id))!));

@@ -1,3 +1,4 @@
+import { type AuditEventInput } from '../audit/audit.port';
 import { type InventoryTx } from '../inventory/catalogue.port';
 import { type TokenStore } from '../identity/identity.port';
 import { type HeartbeatTimeouts } from '../lifecycle/heartbeat';
@@ -137,13 +138,18 @@ export interface VmRequestStore {
    * crosswise.
    */
   lock(...keys: string[]): Promise<void>;
-  /** The create path's locks, then its reads: two round trips whatever the request. */
+  /** The create path's locks, then its reads (in a snapshot taken after the locks): one round trip. */
   admission(q: AdmissionQuery): Promise<AdmissionFacts>;
   /**
    * A request decided by its pipeline before it was ever written: the row, its reached
-   * approval steps and its jobs in one statement.
+   * approval steps, its jobs and its audit events (chained when the transaction commits, as
+   * the transaction's `audit` would) in one statement.
    */
-  insertAdmitted(r: AdmittedVmRequest, jobs: readonly NewOutboxJob[]): Promise<VmRequestRecord>;
+  insertAdmitted(
+    r: AdmittedVmRequest,
+    jobs: readonly NewOutboxJob[],
+    audit: readonly AuditEventInput[],
+  ): Promise<VmRequestRecord>;
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;

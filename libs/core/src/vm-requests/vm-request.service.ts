@@ -31,6 +31,7 @@ import {
   type PipelineOutcome,
   type PlanEntry,
 } from './approval-pipeline';
+import { type AuditEventInput } from '../audit/audit.port';
 import { type NewOutboxJob } from '../outbox';
 import {
   type AdmissionFacts,
@@ -241,16 +242,18 @@ export class VmRequestService {
       const created = await tx.requests.insertAdmitted(
         { ...draft, ...settled, imageId: input.imageId, networkId: input.networkId },
         jobs,
+        [
+          {
+            actor,
+            action: 'vm-request.create',
+            objectType: 'vm-request',
+            objectId: draft.id,
+            after: auditView(draft),
+            requestId,
+          },
+          ...decisionEvents(draft, result.plan, APPROVAL, requestId),
+        ],
       );
-      await tx.audit.append({
-        actor,
-        action: 'vm-request.create',
-        objectType: 'vm-request',
-        objectId: created.id,
-        after: auditView(draft),
-        requestId,
-      });
-      await this.auditDecisions(tx, draft, result.plan, APPROVAL, requestId);
       await this.observe(
         tx,
         created,
@@ -341,7 +344,7 @@ export class VmRequestService {
       references,
     );
     await tx.requests.saveApprovals(r.id, result.plan);
-    await this.auditDecisions(tx, r, result.plan, actor, requestId);
+    for (const event of decisionEvents(r, result.plan, actor, requestId)) await tx.audit.append(event);
     await this.observe(
       tx,
       r,
@@ -394,31 +397,6 @@ export class VmRequestService {
       { usage, fits: () => this.fits(tx, r), previousPlan: r.approvalPlan, defer },
       now,
     );
-  }
-
-  /** Audits the steps this evaluation decided; decisions kept from the previous plan were audited when made. */
-  private async auditDecisions(
-    tx: VmRequestTx,
-    r: VmRequestRecord,
-    plan: readonly PlanEntry[],
-    actor: string,
-    requestId: string | null,
-  ): Promise<void> {
-    const decidedBefore = new Set(
-      r.approvalPlan.filter((e) => e.status === 'approved' || e.status === 'rejected').map((e) => e.index),
-    );
-    for (const p of plan.filter(
-      (e) => (e.status === 'approved' || e.status === 'rejected') && !decidedBefore.has(e.index),
-    ))
-      await tx.audit.append({
-        actor,
-        action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
-        objectType: 'vm-request',
-        objectId: r.id,
-        after: { step: p.step, status: p.status, detail: p.detail },
-        reason: p.reason,
-        requestId,
-      });
   }
 
   /**
@@ -687,6 +665,29 @@ function placementRequest(
     diskGb: r.diskGb,
     antiAffinity: r.antiAffinityGroup === null ? undefined : { group: r.antiAffinityGroup, mode },
   };
+}
+
+/** The audit events of the steps an evaluation decided; decisions kept from the previous plan were audited when made. */
+function decisionEvents(
+  r: Pick<VmRequestRecord, 'id' | 'approvalPlan'>,
+  plan: readonly PlanEntry[],
+  actor: string,
+  requestId: string | null,
+): AuditEventInput[] {
+  const decidedBefore = new Set(
+    r.approvalPlan.filter((e) => e.status === 'approved' || e.status === 'rejected').map((e) => e.index),
+  );
+  return plan
+    .filter((e) => (e.status === 'approved' || e.status === 'rejected') && !decidedBefore.has(e.index))
+    .map((p) => ({
+      actor,
+      action: `approval.${p.status === 'approved' ? 'approve' : 'reject'}`,
+      objectType: 'vm-request',
+      objectId: r.id,
+      after: { step: p.step, status: p.status, detail: p.detail },
+      reason: p.reason,
+      requestId,
+    }));
 }
 
 function provisionJob(requestId: string): NewOutboxJob {

@@ -50,19 +50,27 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
  * AuditSealedAtCommit). The chain's one lock is therefore held for the commit alone, not
  * from an append to the commit. Staging order (`ord`) is chain order.
  */
-const STAGE = prepared(`
-  INSERT INTO "audit_pending" ("at", "actor", "action", "object_type", "object_id", "before", "after", "reason",
-                               "request_id", "body")
+const STAGE = prepared(stagingInsert(1));
+
+/**
+ * The INSERT that stages events into `audit_pending`, reading the ten arrays of
+ * `stagingArrays` from $`first`: for a statement that writes a change and its audit at once.
+ */
+export function stagingInsert(first: number): string {
+  const p = (i: number): string => `$${first + i}`;
+  return `INSERT INTO "audit_pending" ("at", "actor", "action", "object_type", "object_id", "before", "after",
+                               "reason", "request_id", "body", "seal")
   SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before"::jsonb, e."after"::jsonb,
-         e."reason", e."request_id", e."body"
-    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+         e."reason", e."request_id", e."body", e."ord" = 1
+    FROM unnest(${p(0)}::timestamptz[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[],
+                ${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[]) WITH ORDINALITY
       AS e("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "body",
            "ord")
-   ORDER BY e."ord"`);
+   ORDER BY e."ord"`;
+}
 
 /** Seals now what this transaction staged (the commit then finds nothing left) and returns the last link. */
-const SEAL = prepared(`SELECT "seq", "hash", "prev_hash" FROM "norm_audit_seal"()`);
+const SEAL = prepared(`SELECT "seq", "hash", "prev_hash" FROM "norm_audit_seal"() WHERE "seq" IS NOT NULL`);
 
 /**
  * A VM request's transaction appends early (the request, each approval step) and then does
@@ -94,6 +102,14 @@ export class PgDeferredAuditLog implements AuditLog {
 
 /** Stages `events` (already in their stored form, see asStored), all stamped `at`, for the commit to seal. */
 async function stage(manager: EntityManager, events: readonly AuditEventInput[], at: Date): Promise<void> {
+  await queryPrepared(manager, STAGE, stagingArrays(events, at, true));
+}
+
+/**
+ * The ten arrays `stagingInsert` reads, one element per event, in order. `stored`: the
+ * events' before/after are already in their stored form (see asStored); else they are put in it.
+ */
+export function stagingArrays(events: readonly AuditEventInput[], at: Date, stored = false): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 10 }, () => []);
   for (const event of events) {
     const fields = {
@@ -102,8 +118,8 @@ async function stage(manager: EntityManager, events: readonly AuditEventInput[],
       action: event.action,
       objectType: event.objectType,
       objectId: event.objectId,
-      before: event.before ?? null,
-      after: event.after ?? null,
+      before: stored ? (event.before ?? null) : asStored(event.before),
+      after: stored ? (event.after ?? null) : asStored(event.after),
       reason: event.reason ?? null,
       requestId: event.requestId ?? null,
     };
@@ -121,7 +137,7 @@ async function stage(manager: EntityManager, events: readonly AuditEventInput[],
     ];
     row.forEach((value, c) => columns[c]!.push(value));
   }
-  await queryPrepared(manager, STAGE, columns);
+  return columns;
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   type AdmissionFacts,
   type AdmissionQuery,
   type AdmittedVmRequest,
+  type AuditEventInput,
   DomainError,
   type HeartbeatTimeouts,
   type HostProvisionCounter,
@@ -27,7 +28,7 @@ import {
   type VmRequestUnitOfWork,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
-import { PgDeferredAuditLog } from '../audit/audit.repository';
+import { PgDeferredAuditLog, stagingArrays, stagingInsert } from '../audit/audit.repository';
 import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
 import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
@@ -139,9 +140,10 @@ const INSERT_REQUEST = prepared(
    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${REQUEST_COLUMNS}`,
 );
 /**
- * A request as its pipeline left it, its reached approval steps and its jobs, in one statement
- * ($1–$19 the row, $20 the jobs as JSON, $21–$29 the approval arrays). The approvals' foreign
- * key is checked at the end of the statement, when the request row exists.
+ * A request as its pipeline left it, its reached approval steps, its jobs and its audit events,
+ * in one statement ($1–$19 the row, $20 the jobs as JSON, $21–$29 the approval arrays, $30–$39
+ * the staged audit events, which the commit chains). The approvals' foreign key is checked at
+ * the end of the statement, when the request row exists.
  */
 const INSERT_ADMITTED = prepared(
   `WITH "request" AS (
@@ -156,6 +158,8 @@ const INSERT_ADMITTED = prepared(
      ON CONFLICT ("job_id") DO NOTHING
    ), "steps" AS (
      ${approvalRows(21)}
+   ), "audit" AS (
+     ${stagingInsert(30)}
    )
    SELECT * FROM "request"`,
 );
@@ -194,23 +198,19 @@ const NAME_TAKEN = prepared(
      AND ($2::uuid IS NULL OR "id" <> $2::uuid)
    LIMIT 1`,
 );
-/** Everything creating a request reads, in one statement ($1 owner, $2 key, $3 image, $4 network, $5 name). */
-const ADMISSION = prepared(
-  `SELECT
-     (SELECT "id" FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2) AS "original_id",
-     (SELECT json_build_object('name', "name", 'defaultDiskGb', "default_disk_gb") FROM "images" WHERE "id" = $3)
-       AS "image",
-     (SELECT json_build_object('name', "name") FROM "ip_pools" WHERE "id" = $4) AS "network",
-     EXISTS (SELECT 1 FROM "instances" WHERE "name" = $5 AND "state" NOT IN ${DEAD_INSTANCE}
-             UNION ALL
-             SELECT 1 FROM "vm_requests" WHERE "name" = $5 AND "state" IN ${IN_FLIGHT}) AS "name_taken",
-     ARRAY(SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name") AS "groups",
-     u."instances", u."vcpus", u."memory_mb"
-   FROM (${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND ${COUNTED}) u`,
-);
+/**
+ * The create path's locks and then everything admission reads, in one round trip: the
+ * function (migration RequestAdmissionInOneCall) reads in a snapshot taken after the locks.
+ */
+const ADMISSION = prepared(`SELECT * FROM "norm_request_admission"($1, $2, $3, $4, $5, $6)`);
 const OWNER_GROUPS = prepared(
   `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
 );
+
+/** The advisory lock's name for a caller's key (Postgres hashes it with hashtext). */
+function lockKey(key: string): string {
+  return `norm:vm-request:${key}`;
+}
 
 /** In the order given: WITH ORDINALITY keeps the caller's order, which is what prevents deadlocks. */
 const LOCK_ONE = prepared(`SELECT pg_advisory_xact_lock(hashtext($1))`);
@@ -281,8 +281,8 @@ const PLACE_MANY = prepared(
 
 interface AdmissionRow {
   original_id: string | null;
-  image: { name: string; defaultDiskGb: number } | null;
-  network: { name: string } | null;
+  image_found: { name: string; defaultDiskGb: number } | null;
+  network_found: { name: string } | null;
   name_taken: boolean;
   groups: string[];
   instances: number;
@@ -397,10 +397,10 @@ export class PgVmRequestStore implements VmRequestStore {
   async lock(...keys: string[]): Promise<void> {
     if (keys.length === 0) return;
     if (keys.length === 1) {
-      await queryPrepared(this.manager, LOCK_ONE, [`norm:vm-request:${keys[0]}`]);
+      await queryPrepared(this.manager, LOCK_ONE, [lockKey(keys[0]!)]);
       return;
     }
-    await queryPrepared(this.manager, LOCK_MANY, [keys.map((k) => `norm:vm-request:${k}`)]);
+    await queryPrepared(this.manager, LOCK_MANY, [keys.map(lockKey)]);
   }
 
   async saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void> {
@@ -409,8 +409,8 @@ export class PgVmRequestStore implements VmRequestStore {
   }
 
   async admission(q: AdmissionQuery): Promise<AdmissionFacts> {
-    await this.lock(...q.locks);
     const rows = await queryPrepared<AdmissionRow[]>(this.manager, ADMISSION, [
+      q.locks.map((k) => lockKey(k)),
       q.ownerId,
       q.idempotencyKey,
       q.imageId,
@@ -420,15 +420,19 @@ export class PgVmRequestStore implements VmRequestStore {
     const row = rows[0]!;
     return {
       originalId: row.original_id,
-      image: row.image,
-      network: row.network,
+      image: row.image_found,
+      network: row.network_found,
       nameTaken: row.name_taken,
       ownerGroups: row.groups,
       ownerUsage: { instances: row.instances, vcpus: row.vcpus, memoryMb: row.memory_mb },
     };
   }
 
-  async insertAdmitted(r: AdmittedVmRequest, jobs: readonly NewOutboxJob[]): Promise<VmRequestRecord> {
+  async insertAdmitted(
+    r: AdmittedVmRequest,
+    jobs: readonly NewOutboxJob[],
+    audit: readonly AuditEventInput[],
+  ): Promise<VmRequestRecord> {
     try {
       const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_ADMITTED, [
         r.id,
@@ -452,6 +456,7 @@ export class PgVmRequestStore implements VmRequestStore {
         JSON.stringify(r.approvalPlan),
         JSON.stringify(jobs),
         ...approvalArrays(r.approvalPlan),
+        ...stagingArrays(audit, new Date()),
       ]);
       return toRequest(rows[0]!);
     } catch (error) {
