@@ -7,17 +7,19 @@
  *   norm – the real api app (createApiApp: request logging to /dev/null, the token guard with
  *          its Redis rate-limit script, zod DTOs, the exception filter) with
  *            POST /v1/vm-requests   auto-approved by the default steps (quota, naming): one
- *                                   transaction with the quota and name locks, the pipeline,
- *                                   placement under its lock, the VmProvision outbox row, audit;
+ *                                   transaction: the quota and name locks with admission's
+ *                                   reads, the pipeline, then the request, its steps, its
+ *                                   VmProvision outbox row and its audit in one statement (the
+ *                                   job places it, so no placement here);
  *            GET  /v1/instances/:id one instance row, authorised against its owner;
  *   bare – the same two routes on bare Fastify, answering with a body of the same shape (the
  *          POST parses the same JSON body), no logging.
  * Every POST has a unique name and Idempotency-Key, and the quota is set out of reach, so
- * each one really creates, approves and places a request; the POSTs rotate over 50
+ * each one really creates and approves a request; the POSTs rotate over 50
  * requesters, since one requester's requests serialise on its quota lock by design. No worker runs: approval ends at
- * the outbox row, and what a worker does afterwards is bench/provision's subject. The
- * approved requests stay in flight, so placement sees a growing set of reservations, which
- * is the worst case for it (workers would move them to running).
+ * the outbox row, and what a worker does afterwards (placement included) is bench/provision's
+ * subject. The approved requests stay in flight, so each owner's quota counts a growing set
+ * of requests, which is the worst case for it (workers would move them to running).
  * autocannon drives each side in turn, interleaved rounds at 50 connections; the medians over
  * the rounds are compared. Goals: GET ≥ 0.20 and POST ≥ 0.10 of bare, p99 < 100 ms.
  */
@@ -297,7 +299,7 @@ async function main(): Promise<void> {
     );
     for (const [route, label, goal] of [
       ['get', `GET /v1/instances/:id`, GOAL_GET],
-      ['post', `POST /v1/vm-requests (auto-approved, placed, outbox)`, GOAL_POST],
+      ['post', `POST /v1/vm-requests (auto-approved, outbox)`, GOAL_POST],
     ] as const) {
       const norm = summary(`${route}:norm`);
       const bare = summary(`${route}:bare`);

@@ -24,8 +24,8 @@ export interface PlacementPreviewInput {
 
 /**
  * The placement preview: reads capacity (with what is promised to requests in flight) and
- * applies `planPlacement`. Placing for real happens in the approval's transaction
- * (VmRequestService), under the placement lock.
+ * applies `planPlacement`. Placing for real is the provision job's first step
+ * (VmRequestService.place), under the placement lock.
  */
 export class PlacementService {
   constructor(
@@ -74,7 +74,7 @@ export class PlacementService {
 /**
  * What placement weighs, as the database has it now: every host with the capacity promised to
  * requests in flight and the members of `group` it holds. The one reader for the preview and
- * for the approval path (VmRequestService), so both judge the same numbers.
+ * for the provision job's placement (VmRequestService.place), so both judge the same numbers.
  */
 export function placementInput(
   tx: Pick<InventoryTx, 'placement'>,

@@ -84,6 +84,8 @@ interface Target {
 export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'> {
   const starting = new FifoGate(STARTING_AT_ONCE);
   return async ({ requestId }, { attempt }) => {
+    // Before the gate: a test paused here holds no place in it, and a bench sees the job start.
+    await deps.beforeStep?.('place', requestId);
     const target = await starting.run(() => begin(deps, requestId));
     if (!target) return;
     const xen = deps.xen;
@@ -144,7 +146,6 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
  * the run already begun.
  */
 async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | undefined> {
-  await deps.beforeStep?.('place', requestId);
   const placed = await deps.uow.run(async (tx) => {
     const r = await tx.requests.get(requestId);
     return r ? deps.requests.place(tx, r) : undefined;
