@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { illFormedText, validationIssues } from './validation.pipe';
+import { ValidationFailed } from '@norm/core';
+import { illFormedText, NormValidationPipe, validationIssues } from './validation.pipe';
 
 describe('validationIssues', () => {
   const schema = z.strictObject({
@@ -44,5 +45,31 @@ describe('illFormedText', () => {
         list: ['x', { deep: '\udc00\ud83d' }],
       }).map((i) => i.path),
     ).toEqual(['purpose', 'labels.k\udc00', 'list.1.deep']);
+  });
+});
+
+describe('NormValidationPipe', () => {
+  const pipe = new NormValidationPipe();
+
+  it('refuses a lone surrogate in what the client sent, at any depth, naming where', () => {
+    for (const type of ['body', 'query', 'param'] as const) {
+      let caught: unknown;
+      try {
+        pipe.transform({ ok: 'Zoë 🚀', labels: { ['k\udc00']: 'v' } }, { type });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ValidationFailed);
+      expect(JSON.stringify((caught as ValidationFailed).details)).toContain('labels.k');
+    }
+  });
+
+  it('passes valid text through, and leaves the server’s own arguments (the acting context) alone', () => {
+    expect(pipe.transform({ a: 'Zoë 🚀', b: [1, { c: '\u2028' }] }, { type: 'body' })).toEqual({
+      a: 'Zoë 🚀',
+      b: [1, { c: '\u2028' }],
+    });
+    const context = { note: 'half \ud83d' };
+    expect(pipe.transform(context, { type: 'custom' })).toBe(context);
   });
 });

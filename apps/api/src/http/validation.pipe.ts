@@ -57,8 +57,23 @@ const ZodPipe = createZodValidationPipe({
  */
 export class NormValidationPipe extends ZodPipe {
   override transform(value: unknown, metadata: ArgumentMetadata): unknown {
-    const issues = illFormedText(value);
-    if (issues.length > 0) throw new ValidationFailed('request is invalid', issues);
+    // What the client sent; a custom argument (the acting context) is the server's own.
+    if (metadata.type !== 'custom' && holdsLoneSurrogate(value))
+      throw new ValidationFailed('request is invalid', illFormedText(value));
     return super.transform(value, metadata);
   }
+}
+
+/** illFormedText's question without building paths: every request asks it, few fail it. */
+function holdsLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  if (value !== null && typeof value === 'object') {
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      if (LONE_SURROGATE.test(key) || holdsLoneSurrogate((value as Record<string, unknown>)[key]))
+        return true;
+    }
+  }
+  return false;
 }
