@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -102,23 +103,31 @@ describe('Ansible dynamic inventory (ansible-inventory -i ansible/inventory/norm
       ['db-1', 'pet', '10.20.0.11'],
     ] as const) {
       instances[name] = await uow.run(async (tx) => {
-        const request = await tx.requests.insert({
-          name,
-          ownerId: owner!.id,
-          vcpus: 1,
-          memoryMb: 512,
-          diskGb: 10,
-          imageId: image.id as string,
-          networkId: network.id as string,
-          lifecycleClass,
-          antiAffinityGroup: null,
-          labels: { env: 'prod' },
-          purpose: null,
-          heartbeatTimeoutS: null,
-          idempotencyKey: null,
-          requestHash: null,
-          history: [],
-        });
+        const request = await tx.requests.insertAdmitted(
+          {
+            id: randomUUID(),
+            name,
+            ownerId: owner!.id,
+            vcpus: 1,
+            memoryMb: 512,
+            diskGb: 10,
+            imageId: image.id as string,
+            networkId: network.id as string,
+            lifecycleClass,
+            antiAffinityGroup: null,
+            labels: { env: 'prod' },
+            purpose: null,
+            heartbeatTimeoutS: null,
+            idempotencyKey: null,
+            requestHash: null,
+            history: [],
+            state: 'pending_approval',
+            stateReason: null,
+            approvalPlan: [],
+          },
+          [],
+          [],
+        );
         const created = await tx.instanceStore.create({
           vmRequestId: request.id,
           name,

@@ -118,9 +118,7 @@ export interface Page<T> {
 }
 
 export interface VmRequestStore {
-  insert(r: NewVmRequest): Promise<VmRequestRecord>;
   get(id: string): Promise<VmRequestRecord | undefined>;
-  findByIdempotencyKey(ownerId: string, key: string): Promise<VmRequestRecord | undefined>;
   list(filter: ListFilter): Promise<Page<VmRequestRecord>>;
   /**
    * `UPDATE … WHERE id = $1 AND version = $2`: undefined when another writer got there first
@@ -129,8 +127,6 @@ export interface VmRequestStore {
   update(id: string, expectedVersion: number, patch: VmRequestPatch): Promise<VmRequestRecord | undefined>;
   /** Live instances plus in-flight requests of the scope, leaving one request out. */
   usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage>;
-  /** A live instance or another in-flight request holds the name. */
-  nameTaken(name: string, excludeRequestId?: string): Promise<boolean>;
   /**
    * Transaction-scoped advisory locks: serialise quota counting and idempotency per key. Several
    * keys are taken in the order given, in one round trip; every caller names its keys in the

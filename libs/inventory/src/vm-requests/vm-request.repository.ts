@@ -14,7 +14,6 @@ import {
   type NewInstance,
   type NewOutboxJob,
   type NewOperation,
-  type NewVmRequest,
   type OperationWriter,
   type Page,
   type PlanEntry,
@@ -36,7 +35,6 @@ import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repos
 import { isUniqueViolation, rowsOf } from '../pg-errors';
 import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
 
-const IN_FLIGHT = `('pending_approval', 'approved', 'provisioning')`;
 const DEAD_INSTANCE = `('decommissioned', 'failed')`;
 
 /**
@@ -130,15 +128,6 @@ export function page<R extends { created_at: Date; id: string }, T>(
 }
 
 const GET_REQUEST = prepared(`SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "id" = $1`);
-const BY_IDEMPOTENCY_KEY = prepared(
-  `SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "owner_id" = $1 AND "idempotency_key" = $2`,
-);
-const INSERT_REQUEST = prepared(
-  `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
-     "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
-     "heartbeat_timeout_s")
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${REQUEST_COLUMNS}`,
-);
 /**
  * A request as its pipeline left it, its reached approval steps, its jobs and its audit events,
  * in one statement ($1–$19 the row, $20 the jobs as JSON, $21–$29 the approval arrays, $30–$39
@@ -190,13 +179,6 @@ const USAGE_BY_OWNER = prepared(`${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND
 const USAGE_BY_GROUP = prepared(
   `${USAGE_SUMS} WHERE r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)
      AND ${USAGE_WHERE}`,
-);
-const NAME_TAKEN = prepared(
-  `SELECT 1 FROM "instances" WHERE "name" = $1 AND "state" NOT IN ${DEAD_INSTANCE}
-   UNION ALL
-   SELECT 1 FROM "vm_requests" WHERE "name" = $1 AND "state" IN ${IN_FLIGHT}
-     AND ($2::uuid IS NULL OR "id" <> $2::uuid)
-   LIMIT 1`,
 );
 /**
  * The create path's locks and then everything admission reads, in one round trip: the
@@ -293,40 +275,8 @@ interface AdmissionRow {
 export class PgVmRequestStore implements VmRequestStore {
   constructor(private readonly manager: EntityManager) {}
 
-  async insert(r: NewVmRequest): Promise<VmRequestRecord> {
-    try {
-      const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_REQUEST, [
-        r.name,
-        r.ownerId,
-        r.vcpus,
-        r.memoryMb,
-        r.diskGb,
-        r.imageId,
-        r.networkId,
-        r.lifecycleClass,
-        r.antiAffinityGroup,
-        JSON.stringify(r.labels),
-        r.purpose,
-        r.idempotencyKey,
-        r.requestHash,
-        JSON.stringify(r.history),
-        r.heartbeatTimeoutS,
-      ]);
-      return toRequest(rows[0]!);
-    } catch (error) {
-      if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
-        throw new DomainError('IdempotencyConflict', 'this Idempotency-Key is being used concurrently', {});
-      throw error;
-    }
-  }
-
   async get(id: string): Promise<VmRequestRecord | undefined> {
     const rows = await queryPrepared<RequestRow[]>(this.manager, GET_REQUEST, [id]);
-    return rows[0] ? toRequest(rows[0]) : undefined;
-  }
-
-  async findByIdempotencyKey(ownerId: string, key: string): Promise<VmRequestRecord | undefined> {
-    const rows = await queryPrepared<RequestRow[]>(this.manager, BY_IDEMPOTENCY_KEY, [ownerId, key]);
     return rows[0] ? toRequest(rows[0]) : undefined;
   }
 
@@ -387,11 +337,6 @@ export class PgVmRequestStore implements VmRequestStore {
     );
     const row = rows[0];
     return { instances: row?.instances ?? 0, vcpus: row?.vcpus ?? 0, memoryMb: row?.memory_mb ?? 0 };
-  }
-
-  async nameTaken(name: string, excludeRequestId?: string): Promise<boolean> {
-    const rows = await queryPrepared<unknown[]>(this.manager, NAME_TAKEN, [name, excludeRequestId ?? null]);
-    return rows.length > 0;
   }
 
   async lock(...keys: string[]): Promise<void> {
