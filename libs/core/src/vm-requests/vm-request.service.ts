@@ -146,9 +146,10 @@ export class VmRequestService {
   }
 
   /**
-   * One attempt at creating: locks and reads (two round trips), the pipeline in memory, then
-   * the request as the pipeline left it, its approval steps and its job in one statement; the
-   * audit events are written at commit. `lockedGroups` must cover the owner's groups.
+   * One attempt at creating: the locks and admission's reads in one call, the pipeline in
+   * memory, then the request as the pipeline left it, its approval steps, its jobs and its
+   * audit events in one statement (the commit chains the events). `lockedGroups` must cover
+   * the owner's groups; when they do not, nothing is written and the groups read are returned.
    */
   private async admit(
     ctx: ActingContext,
