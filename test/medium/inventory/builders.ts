@@ -37,13 +37,14 @@ export interface RequestRowInput {
   state?: string;
   hostId?: string | null;
   group?: string | null;
+  ownerId?: string;
 }
 
 export async function insertVmRequest(ds: DataSource, r: RequestRowInput = {}): Promise<string> {
   const rows: Array<{ id: string }> = await ds.query(
     `INSERT INTO "vm_requests" ("name", "owner_id", "vcpus", "memory_mb", "disk_gb", "lifecycle_class", "state",
        "host_id", "anti_affinity_group")
-     VALUES ($1, gen_random_uuid(), $2, $3, $4, 'cattle', $5, $6, $7) RETURNING "id"`,
+     VALUES ($1, COALESCE($8::uuid, gen_random_uuid()), $2, $3, $4, 'cattle', $5, $6, $7) RETURNING "id"`,
     [
       `vm-${Math.random().toString(36).slice(2, 8)}`,
       r.vcpus ?? 1,
@@ -52,6 +53,7 @@ export async function insertVmRequest(ds: DataSource, r: RequestRowInput = {}): 
       r.state ?? 'approved',
       r.hostId ?? null,
       r.group ?? null,
+      r.ownerId ?? null,
     ],
   );
   return rows[0]!.id;

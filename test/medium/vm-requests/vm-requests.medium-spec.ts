@@ -8,7 +8,9 @@ import {
   type VmRequestServiceOptions,
 } from '@norm/core';
 import { PgAuditReader, PgVmRequestUnitOfWork } from '@norm/inventory';
+import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { insertInstance, insertVmRequest } from '../inventory/builders';
 import { useTestDatabase } from '../../harness/test-database';
 import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } from './builders';
 
@@ -117,6 +119,41 @@ describe('creating a request', () => {
       { action: 'vm-request.fail', n: 2 },
       { action: 'vm-request.place', n: 1 },
     ]);
+  });
+
+  it('admission and usage count a quota the same way (admission for creating, usage when approvals re-run)', async () => {
+    const owner = randomUUID();
+    const row = (state: string, vcpus: number, memoryMb: number) =>
+      insertVmRequest(db.dataSource, { ownerId: owner, state, vcpus, memoryMb });
+    await row('pending_approval', 1, 256);
+    await row('approved', 2, 512);
+    await row('provisioning', 4, 1024);
+    for (const [i, instanceState] of ['running', 'decommissioned', 'failed'].entries())
+      await insertInstance(db.dataSource, {
+        hostId: null,
+        domainName: `q-${owner.slice(0, 8)}-${i}`,
+        state: instanceState,
+        ownerId: owner,
+        requestId: await row('running', 8 << i, 128 << i),
+      });
+    await row('running', 64, 8192); // running without an instance row: nothing to count
+    for (const ended of ['failed', 'cancelled', 'rejected']) await row(ended, 32, 4096);
+
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    const facts = await uow.run((tx) =>
+      tx.requests.admission({
+        locks: [],
+        ownerId: owner,
+        idempotencyKey: null,
+        name: `q-${owner.slice(0, 8)}`,
+        imageId: cat.image.id,
+        networkId: cat.network.id,
+      }),
+    );
+    // Three in flight and the one running with a live instance.
+    expect(facts.ownerUsage).toEqual({ instances: 4, vcpus: 15, memoryMb: 1920 });
+    const usage = await uow.run((tx) => tx.requests.usage({ ownerId: owner }, randomUUID()));
+    expect(usage).toEqual(facts.ownerUsage);
   });
 
   it('rejects bad references and sizes naming the field, and records nothing', async () => {
