@@ -7,18 +7,20 @@
  *   ideal – the very SSH calls the provision handler makes (lvs, lvcreate, xl list, xl create,
  *           xl list), issued directly with the same per-host limiter: the floor set by the hosts;
  *   norm  – 200 requests created through VmRequestService (approval and outbox in one
- *           transaction each), relayed to BullMQ and provisioned by a WorkerRuntime, whose
- *           jobs place them first.
+ *           transaction each) in a child process, as the api process does, relayed to BullMQ
+ *           and provisioned by a WorkerRuntime in this one, whose jobs place them first.
  * Prints both wall times and norm/ideal (goal ≤ 1.05), and p50/p99 from the commit of the
  * approval (which writes the outbox row) to the handler's start, and to the request placed
  * and provisioning (after the placement pass and the worker's start gate).
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   type ActingContext,
   grantsForRoles,
   HostLimiter,
   loadConfig,
+  type NormConfig,
   noMetrics,
   silentLogger,
   vmRequestServiceFromConfig,
@@ -147,6 +149,83 @@ async function ideal(
   return { ms, timeline: describeTimeline(timeline, ms) };
 }
 
+function benchConfig(databaseUrl: string, prefix: string): NormConfig {
+  return loadConfig({
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    NORM_REDIS_PREFIX: prefix,
+    NORM_WORKER_CONCURRENCY: '256',
+    NORM_PROVISION_HOST_CONCURRENCY: String(PER_HOST),
+    NORM_PROVISION_GLOBAL_CONCURRENCY: '1000',
+    NORM_QUOTA_PER_PRINCIPAL: 'instances=100000',
+    NORM_OUTBOX_POLL_INTERVAL: '1s',
+  });
+}
+
+/** What the main process tells the requesters' process: go, with these. */
+interface Go {
+  imageId: string;
+  networkId: string;
+}
+
+type RequesterMessage =
+  | { kind: 'ready' }
+  | { kind: 'committed'; requestId: string; at: number }
+  | { kind: 'done' }
+  | { kind: 'failed'; message: string };
+
+/**
+ * The requesters' process: twenty requesters, as a team would (one owner's requests serialise
+ * on its quota lock by design), create the 200 requests on `go` and report each commit.
+ */
+async function requesterProcess(): Promise<void> {
+  const send = (m: RequesterMessage): void => void process.send?.(m);
+  const config = benchConfig(process.env.DATABASE_URL!, process.env.NORM_REDIS_PREFIX!);
+  const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
+  await ds.initialize();
+  const service = vmRequestServiceFromConfig(config, new PgVmRequestUnitOfWork(ds));
+  const contexts: ActingContext[] = Array.from({ length: REQUESTERS }, () => {
+    const id = randomUUID();
+    return {
+      subject: {
+        kind: 'principal',
+        principal: {
+          id,
+          kind: 'person',
+          name: `bench-${id.slice(0, 8)}`,
+          roles: ['requester'],
+          groups: [],
+          createdAt: new Date(),
+        },
+        tokenId: randomUUID(),
+        grants: grantsForRoles(['requester']),
+      },
+    };
+  });
+  process.once('message', (go: Go) => {
+    void Promise.all(
+      Array.from({ length: VMS }, (_, i) =>
+        service
+          .create(contexts[i % REQUESTERS]!, {
+            name: `vm-${i}`,
+            vcpus: 1,
+            memoryMb: 256,
+            diskGb: 1,
+            imageId: go.imageId,
+            networkId: go.networkId,
+            lifecycleClass: 'cattle',
+          })
+          // create() resolves right after the commit that wrote the outbox row.
+          .then(({ request }) => send({ kind: 'committed', requestId: request.id, at: Date.now() })),
+      ),
+    )
+      .then(() => send({ kind: 'done' }))
+      .catch((error: unknown) => send({ kind: 'failed', message: String(error) }))
+      .finally(() => void ds.destroy());
+  });
+  send({ kind: 'ready' });
+}
+
 async function main(): Promise<void> {
   const hardStop = setTimeout(() => {
     process.stderr.write('bench/provision: time budget exceeded\n');
@@ -169,24 +248,17 @@ async function main(): Promise<void> {
     mode: 'inprocess',
     hostOptions: { totalMemoryMb: 65_535, nrCpus: 64 },
   });
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: dbUrl.toString(),
-    NORM_REDIS_PREFIX: prefix,
-    NORM_WORKER_CONCURRENCY: '256',
-    NORM_PROVISION_HOST_CONCURRENCY: String(PER_HOST),
-    NORM_PROVISION_GLOBAL_CONCURRENCY: '1000',
-    NORM_QUOTA_PER_PRINCIPAL: 'instances=100000',
-    NORM_OUTBOX_POLL_INTERVAL: '1s',
-  });
-  // The requesters' side and the worker each get their own pool, as the api and worker
-  // processes do: 200 creations queued on their owners' quota locks must not hold the worker's connections.
+  const config = benchConfig(dbUrl.toString(), prefix);
+  // The requesters' side (in its own process) and the worker each get their own pool, as the
+  // api and worker processes do: 200 creations queued on their owners' quota locks must not
+  // hold the worker's connections.
   const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
   const workerDs = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
   const factory = new SshXenHostFactory(sshOptions({ privateKey: fleet.hosts[0]!.privateKey }), {
     configDir: fleet.hosts[0]!.configDir,
   });
   let runtime: WorkerRuntime | undefined;
+  let requesters: ChildProcess | undefined;
   try {
     await ds.initialize();
     await ds.runMigrations({ transaction: 'each' });
@@ -237,26 +309,26 @@ async function main(): Promise<void> {
         rangeEnd: '10.200.3.250',
       }),
     }));
-    const service = vmRequestServiceFromConfig(config, uow);
-    // Twenty requesters, as a team would: one owner's requests serialise on its quota lock by design.
-    const requesters: ActingContext[] = Array.from({ length: REQUESTERS }, () => {
-      const id = randomUUID();
-      return {
-        subject: {
-          kind: 'principal',
-          principal: {
-            id,
-            kind: 'person',
-            name: `bench-${id.slice(0, 8)}`,
-            roles: ['requester'],
-            groups: [],
-            createdAt: new Date(),
-          },
-          tokenId: randomUUID(),
-          grants: grantsForRoles(['requester']),
-        },
-      };
+    // The requesters run in their own process with their own pool, as the api does: their
+    // JavaScript must not share an event loop with the worker's.
+    requesters = fork(__filename, ['--requesters'], {
+      execArgv: ['-r', './scripts/register.js'],
+      env: { ...process.env, DATABASE_URL: dbUrl.toString(), NORM_REDIS_PREFIX: prefix },
     });
+    const committedAt = new Map<string, number>();
+    let ready = (): void => undefined;
+    const isReady = new Promise<void>((resolve) => (ready = resolve));
+    const child = requesters;
+    const created = new Promise<void>((resolve, reject) => {
+      child.on('message', (m: RequesterMessage) => {
+        if (m.kind === 'ready') ready();
+        else if (m.kind === 'committed') committedAt.set(m.requestId, m.at);
+        else if (m.kind === 'done') resolve();
+        else reject(new Error(`requesters failed: ${m.message}`));
+      });
+      child.once('exit', (code) => reject(new Error(`requesters exited with ${code}`)));
+    });
+    await Promise.race([isReady, created]);
 
     let start = 0;
     const stepAt = new Map<string, number[]>();
@@ -271,23 +343,8 @@ async function main(): Promise<void> {
     runtime.start();
     const timeline = slowCreates(fleet, VMS / HOSTS, () => start);
     start = performance.now();
-    const committedAt = new Map<string, number>();
-    await Promise.all(
-      Array.from({ length: VMS }, (_, i) =>
-        service
-          .create(requesters[i % REQUESTERS]!, {
-            name: `vm-${i}`,
-            vcpus: 1,
-            memoryMb: 256,
-            diskGb: 1,
-            imageId: image.id,
-            networkId: network.id,
-            lifecycleClass: 'cattle',
-          })
-          // create() resolves right after the commit that wrote the outbox row.
-          .then(({ request }) => committedAt.set(request.id, Date.now())),
-      ),
-    );
+    child.send({ imageId: image.id, networkId: network.id } satisfies Go);
+    await created;
     const createdMs = performance.now() - start;
     for (;;) {
       const rows: Array<{ state: string; n: number }> = await ds.query(
@@ -348,6 +405,7 @@ async function main(): Promise<void> {
       `outbox commit → placed and provisioning: p50 ${pct(begun, 50).toFixed(0)} ms, p99 ${pct(begun, 99).toFixed(0)} ms`,
     );
   } finally {
+    requesters?.kill();
     await runtime?.stop();
     await factory.close();
     await fleet.stop();
@@ -363,4 +421,5 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+if (process.argv.includes('--requesters')) void requesterProcess();
+else void main();

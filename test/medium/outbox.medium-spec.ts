@@ -163,4 +163,53 @@ describe('transactional outbox', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(ids.filter((id) => executions.get(id) !== 1)).toEqual([]);
   });
+
+  it('a job committed while a batch is being published is relayed at once, not a poll later', async () => {
+    const store = new PgOutboxStore(db.dataSource, db.url);
+    const published: string[] = [];
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inFlight = (): void => undefined;
+    const firstBatch = new Promise<void>((resolve) => (inFlight = resolve));
+    const abort = new AbortController();
+    // A poll far beyond the test's patience: only the NOTIFY can bring the second job in time.
+    const relay = runOutboxRelay(
+      store,
+      {
+        publish: async (messages) => {
+          published.push(...messages.map((m) => m.jobId));
+          if (published.length === 1) {
+            inFlight();
+            await held;
+          }
+        },
+      },
+      { pollMs: 120_000 },
+      abort.signal,
+    );
+    stops.push(async () => {
+      abort.abort();
+      release();
+      await relay;
+      await store.close();
+    });
+    // The relay listens once its first (empty) batch is over.
+    await expectEventually(async () => {
+      const [row] = await db.dataSource.query<[{ n: number }]>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'norm-outbox-listener'
+            AND datname = current_database()`,
+      );
+      expect(row.n).toBeGreaterThan(0);
+    });
+    const [first, second] = [randomUUID(), randomUUID()];
+    await commitJob(first);
+    await firstBatch;
+    await commitJob(second);
+    // Its NOTIFY reaches the listener while the first batch still publishes.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    release();
+    await expectEventually(() => expect(published).toContain(jobIdFor('PipelineProbe', second)), {
+      timeoutMs: 5_000,
+    });
+  });
 });

@@ -33,11 +33,24 @@ export async function runOutboxRelay(
       if (relayed > 0) log.debug('outbox relayed', { count: relayed });
     } catch (error) {
       log.warn('outbox relay failed; will retry', { error: (error as Error).message });
-      await store.waitForWork(options.errorBackoffMs ?? 1_000, signal).catch(() => undefined);
+      // A plain sleep: new rows arriving while Redis is down must not cut the backoff short.
+      await sleep(options.errorBackoffMs ?? 1_000, signal);
       continue;
     }
     // A full batch means more may be waiting: go again at once instead of sleeping.
     if (relayed < batchSize) await store.waitForWork(options.pollMs, signal).catch(() => undefined);
   }
   return 'aborted';
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -28,7 +28,10 @@ export interface OutboxStore {
    * the commit leaves them undispatched, and the deterministic job id makes the re-publish a no-op.
    */
   relayBatch(limit: number, publish: (messages: OutboxMessage[]) => Promise<void>): Promise<number>;
-  /** Resolves when a NOTIFY arrives or `ms` passes, whichever is first. */
+  /**
+   * Resolves when a NOTIFY arrives or `ms` passes, whichever is first; at once when one arrived
+   * since the last `relayBatch` began (its rows may have committed after that batch's read).
+   */
   waitForWork(ms: number, signal: AbortSignal): Promise<void>;
   isCompleted(jobId: string): Promise<boolean>;
   markCompleted(jobId: string): Promise<void>;

@@ -43,6 +43,24 @@ describe('FifoGate', () => {
     expect(await next).toBe('next');
   });
 
+  it('a place given up twice is given up once', async () => {
+    const gate = new FifoGate(1);
+    const leave = await gate.enter();
+    const order: string[] = [];
+    const second = gate.enter().then((l) => (order.push('second'), l));
+    const third = gate.enter().then((l) => (order.push('third'), l));
+    leave();
+    leave();
+    await tick();
+    // The second leave handed nothing on: the third still waits for the second's place.
+    expect(order).toEqual(['second']);
+    (await second)();
+    await tick();
+    expect(order).toEqual(['second', 'third']);
+    (await third)();
+    expect(gate.queued).toBe(0);
+  });
+
   it('refuses a capacity below one', () => {
     expect(() => new FifoGate(0)).toThrow(RangeError);
   });

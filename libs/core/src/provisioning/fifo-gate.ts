@@ -14,16 +14,30 @@ export class FifoGate {
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running < this.capacity) this.running++;
-    // The releaser hands its place over, so `running` never dips and lets a newcomer overtake.
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const leave = await this.enter();
     try {
       return await work();
     } finally {
+      leave();
+    }
+  }
+
+  /**
+   * Waits for a place and returns what gives it up, for a caller whose gated part does not
+   * fit in one function. Giving it up twice is harmless.
+   */
+  async enter(): Promise<() => void> {
+    if (this.running < this.capacity) this.running++;
+    // The releaser hands its place over, so `running` never dips and lets a newcomer overtake.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
       const next = this.waiting.shift();
       if (next) next();
       else this.running--;
-    }
+    };
   }
 
   /** Callers waiting for their turn, for tests. */

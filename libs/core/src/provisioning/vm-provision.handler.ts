@@ -58,10 +58,11 @@ export type ProvisionStep =
 const SYSTEM = 'system:provision';
 
 /**
- * How many jobs of one worker place and begin at once (two short transactions each). When a
- * burst of jobs starts together, taking them a few at a time in arrival order lets the first
- * ones reach their hosts in milliseconds; all at once, every job advances in lockstep through
- * the connection pool and the first `xl create` waits for nearly all of them (bench/provision).
+ * How many jobs of one worker do their start at once: place, begin and the address, four short
+ * transactions. When a burst of jobs starts together, taking them a few at a time in arrival
+ * order lets the first ones reach their hosts in milliseconds; all at once, every job advances
+ * in lockstep through the connection pool and the first `xl create` waits for nearly all of
+ * them (bench/provision).
  */
 const STARTING_AT_ONCE = 4;
 
@@ -86,58 +87,74 @@ export function handleVmProvision(deps: ProvisionDeps): JobHandler<'VmProvision'
   return async ({ requestId }, { attempt }) => {
     // Before the gate: a test paused here holds no place in it, and a bench sees the job start.
     await deps.beforeStep?.('place', requestId);
-    const target = await starting.run(() => begin(deps, requestId));
-    if (!target) return;
-    const xen = deps.xen;
-    if (!xen) throw new DomainError('DependencyUnavailable', 'this worker has no Xen transport configured');
-    const host = xen.forHost(endpointOf(target.host));
-    // The per-host slot is held only around calls to the host (inside reconcile and compensate):
-    // database work and the token hash must not keep another provision off an idle host.
-    const slot = <T>(work: () => Promise<T>): Promise<T> =>
-      deps.limiter.run(target.host.id, perHostCap(target.host), work);
-    {
-      // A previous run already decided this request fails: finish undoing, never build forward.
-      if (target.request.error !== null)
-        return slot(() => compensate(deps, target, host, target.request.error!));
-      try {
-        await reconcile(deps, target, host, slot);
-        await deps.uow.run((tx) =>
-          tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
-        );
-      } catch (error) {
-        if (error instanceof ConcurrentRun || (isDomainError(error) && error.code === 'InvalidTransition')) {
-          deps.log.info('provision raced another run of itself; leaving it to the queue', { requestId });
-          throw error;
-        }
-        const transient = isDomainError(error) && error.transient;
-        if (transient && attempt < deps.options.maxAttempts) {
-          deps.log.warn('provision step failed; will retry', { requestId, attempt, error: describe(error) });
-          throw error;
-        }
-        const failure = describe(error);
-        deps.log.warn('provision failed; compensating', { requestId, attempt, error: failure });
-        await deps.uow.run(async (tx) => {
-          const r = await tx.requests.get(requestId);
-          if (r?.state === 'provisioning') await tx.requests.update(r.id, r.version, { error: failure });
-          const { blocked } = await tx.provisionCounter.recordProvisionResult(
-            target.host.id,
-            false,
-            deps.options.blockHostAfter,
-          );
-          if (blocked)
-            await tx.audit.append({
-              actor: SYSTEM,
-              action: 'host.placement-block',
-              objectType: 'host',
-              objectId: target.host.id,
-              reason: `${deps.options.blockHostAfter} provisions failed in a row`,
-              after: { lastError: failure },
-            });
-        });
-        await slot(() => compensate(deps, target, host, failure));
-      }
+    const started = await starting.enter();
+    try {
+      await provision(deps, requestId, attempt, started);
+    } finally {
+      started();
     }
   };
+}
+
+/** One run of the job; `started` gives up the start gate once the job waits only on its host. */
+async function provision(
+  deps: ProvisionDeps,
+  requestId: string,
+  attempt: number,
+  started: () => void,
+): Promise<void> {
+  const target = await begin(deps, requestId);
+  if (!target) return;
+  const xen = deps.xen;
+  if (!xen) throw new DomainError('DependencyUnavailable', 'this worker has no Xen transport configured');
+  const host = xen.forHost(endpointOf(target.host));
+  // The per-host slot is held only around calls to the host (inside reconcile and compensate):
+  // database work and the token hash must not keep another provision off an idle host.
+  const slot = <T>(work: () => Promise<T>): Promise<T> =>
+    deps.limiter.run(target.host.id, perHostCap(target.host), work);
+  // A previous run already decided this request fails: finish undoing, never build forward.
+  if (target.request.error !== null) {
+    started();
+    return slot(() => compensate(deps, target, host, target.request.error!));
+  }
+  try {
+    await reconcile(deps, target, host, slot, started);
+    await deps.uow.run((tx) =>
+      tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
+    );
+  } catch (error) {
+    started();
+    if (error instanceof ConcurrentRun || (isDomainError(error) && error.code === 'InvalidTransition')) {
+      deps.log.info('provision raced another run of itself; leaving it to the queue', { requestId });
+      throw error;
+    }
+    const transient = isDomainError(error) && error.transient;
+    if (transient && attempt < deps.options.maxAttempts) {
+      deps.log.warn('provision step failed; will retry', { requestId, attempt, error: describe(error) });
+      throw error;
+    }
+    const failure = describe(error);
+    deps.log.warn('provision failed; compensating', { requestId, attempt, error: failure });
+    await deps.uow.run(async (tx) => {
+      const r = await tx.requests.get(requestId);
+      if (r?.state === 'provisioning') await tx.requests.update(r.id, r.version, { error: failure });
+      const { blocked } = await tx.provisionCounter.recordProvisionResult(
+        target.host.id,
+        false,
+        deps.options.blockHostAfter,
+      );
+      if (blocked)
+        await tx.audit.append({
+          actor: SYSTEM,
+          action: 'host.placement-block',
+          objectType: 'host',
+          objectId: target.host.id,
+          reason: `${deps.options.blockHostAfter} provisions failed in a row`,
+          after: { lastError: failure },
+        });
+    });
+    await slot(() => compensate(deps, target, host, failure));
+  }
 }
 
 /**
@@ -196,27 +213,23 @@ async function reconcile(
   t: Target,
   host: XenHost,
   slot: <T>(work: () => Promise<T>) => Promise<T>,
+  started: () => void,
 ): Promise<void> {
   const { request, image, network } = t;
-  let instance = t.instance;
   const step = (s: ProvisionStep) => deps.beforeStep?.(s, request.id) ?? Promise.resolve();
 
   await step('allocate-ip');
-  // Idempotent per (network, instance): a rerun gets the same pair back.
-  const alloc = await deps.uow.run((tx) => tx.ipam.allocate(network.id, instance.id));
-  if (instance.ip !== alloc.ip || instance.mac !== alloc.mac)
-    instance = await patchInstance(deps, instance, { ip: alloc.ip, mac: alloc.mac });
-
   const golden = goldenFor(image, t.host);
-  const volume = `${instance.domainName}-disk0`;
+  const volume = `${t.instance.domainName}-disk0`;
+  // The address and the volume's name are recorded before the volume is created, not after: a
+  // Postgres write inside the slot would keep the host idle while it waits for a connection
+  // (bench/provision showed slots sitting free), and compensation removes a recorded volume
+  // that was never made as a no-op.
+  let instance = await recordAddress(deps, t.instance, network.id, `${golden.vg}/${volume}`);
+  started();
   // Hashed before the slot: scrypt must not hold a host's provisioning slot.
   const fresh = generateToken();
   const freshHash = await hashSecret(fresh.secret, INSTANCE_TOKEN_SCRYPT);
-  // The volume's name is recorded before it is created, not after: a Postgres write inside the
-  // slot would keep the host idle while it waits for a connection (bench/provision showed slots
-  // sitting free), and compensation removes a recorded volume that was never made as a no-op.
-  if (instance.diskVolume !== `${golden.vg}/${volume}`)
-    instance = await patchInstance(deps, instance, { diskVolume: `${golden.vg}/${volume}` });
   const domain = await slot(async () => {
     await step('create-disk');
     const existing = await host.logicalVolumes(golden.vg);
@@ -376,21 +389,42 @@ async function issueInstanceToken(
 }
 
 /**
+ * Allocates the instance's address (idempotent per network and instance: a rerun gets the same
+ * pair back) and records it with the disk volume's name, in one transaction.
+ */
+async function recordAddress(
+  deps: ProvisionDeps,
+  i: InstanceRecord,
+  networkId: string,
+  diskVolume: string,
+): Promise<InstanceRecord> {
+  const { alloc, updated } = await deps.uow.run(async (tx) => {
+    const alloc = await tx.ipam.allocate(networkId, i.id);
+    if (i.ip === alloc.ip && i.mac === alloc.mac && i.diskVolume === diskVolume) return { alloc, updated: i };
+    return {
+      alloc,
+      updated: await tx.instanceStore.update(i.id, i.version, { ip: alloc.ip, mac: alloc.mac, diskVolume }),
+    };
+  });
+  return updated ?? patchInstance(deps, i, { ip: alloc.ip, mac: alloc.mac, diskVolume });
+}
+
+/**
  * The patch is idempotent (same address, same volume), so a version lost to a concurrent run of
  * the same job is re-read and re-applied rather than treated as a failure.
  */
 async function patchInstance(
   deps: ProvisionDeps,
   i: InstanceRecord,
-  patch: { ip?: string; mac?: string; diskVolume?: string },
+  patch: { ip: string; mac: string; diskVolume: string },
 ): Promise<InstanceRecord> {
   let current = i;
   for (let tries = 0; tries < 5; tries++) {
-    const updated = await deps.uow.run((tx) => tx.instanceStore.update(current.id, current.version, patch));
-    if (updated) return updated;
     const reread = await deps.uow.run((tx) => tx.instanceStore.get(i.id));
     if (!reread || reread.state !== 'provisioning') throw new ConcurrentRun(i.id);
     current = reread;
+    const updated = await deps.uow.run((tx) => tx.instanceStore.update(current.id, current.version, patch));
+    if (updated) return updated;
   }
   throw new ConcurrentRun(i.id);
 }

@@ -34,6 +34,8 @@ export class PgOutboxStore implements OutboxStore {
   private listener: Client | undefined;
   private listening: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
+  /** A NOTIFY came since the last batch began: its rows may be newer than that batch's read. */
+  private notified = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -41,6 +43,8 @@ export class PgOutboxStore implements OutboxStore {
   ) {}
 
   async relayBatch(limit: number, publish: (messages: OutboxMessage[]) => Promise<void>): Promise<number> {
+    // Cleared before the read: a NOTIFY from here on may be for a row this batch cannot see.
+    this.notified = false;
     return this.dataSource.transaction(async (tx) => {
       const rows: OutboxRow[] = await tx.query(
         `SELECT "id", "job_name", "job_id", "payload" FROM "outbox"
@@ -72,6 +76,8 @@ export class PgOutboxStore implements OutboxStore {
 
   async waitForWork(ms: number, signal: AbortSignal): Promise<void> {
     await this.ensureListening().catch(() => undefined);
+    // A NOTIFY during the last batch would otherwise be lost, and its row wait a whole poll.
+    if (this.notified) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -115,6 +121,7 @@ export class PgOutboxStore implements OutboxStore {
         application_name: 'norm-outbox-listener',
       });
       client.on('notification', () => {
+        this.notified = true;
         for (const wake of [...this.waiters]) wake();
       });
       client.on('error', () => {
