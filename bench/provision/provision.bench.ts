@@ -3,9 +3,12 @@
  *
  *   node -r ./scripts/register.js bench/provision/provision.bench.ts
  *
- * 200 VMs over 10 in-process simulated hosts, per-host cap 2. Two runs on one fleet:
- *   ideal – the very SSH calls the provision handler makes (lvs, lvcreate, xl list, xl create,
- *           xl list), issued directly with the same per-host limiter: the floor set by the hosts;
+ * 200 VMs over 10 simulated hosts, per-host cap 2. The hosts run in a process of their own, as
+ * real hosts are other machines: their side of SSH must not share an event loop with the
+ * callers. Two runs on one fleet:
+ *   ideal – the very SSH calls the provision handler makes (lvs, lvcreate, xl list, the guest's
+ *           NoCloud seed and its xl.cfg uploaded, xl create, xl list), issued directly with the
+ *           same per-host limiter: the floor set by the hosts;
  *   norm  – 200 requests created through VmRequestService (approval and outbox in one
  *           transaction each) in a child process, as the api process does, relayed to BullMQ
  *           and provisioned by a WorkerRuntime in this one, whose jobs place them first.
@@ -17,18 +20,21 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   type ActingContext,
+  generateToken,
   grantsForRoles,
+  guestBootstrapFor,
   HostLimiter,
   loadConfig,
   type NormConfig,
   noMetrics,
+  renderNoCloudSeed,
   silentLogger,
   vmRequestServiceFromConfig,
   type XenHost,
 } from '@norm/core';
 import { dataSourceOptions, HostRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { sshOptions, SshXenHostFactory } from '@norm/xen';
-import { type SimulatedFleet, startSimulatedFleet } from '@norm/xen/testing';
+import { startSimulatedFleet } from '@norm/xen/testing';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerRuntime } from '../../apps/worker/src/worker-runtime';
@@ -40,30 +46,145 @@ const CREATE_MS = 1_500;
 const REQUESTERS = 20;
 const TIME_BUDGET_MS = 300_000;
 
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
 /** When each host was inside an `xl create` (ms since the run started), to see where time goes. */
 type CreateTimeline = Map<string, Array<[number, number]>>;
 
+interface FleetHostInfo {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  fingerprint: string;
+}
+
+type FleetMessage =
+  | { kind: 'fleet'; hosts: FleetHostInfo[]; privateKey: string; configDir: string }
+  | { kind: 'armed' }
+  /** Per host, each create's [began, ended] in wall-clock ms. */
+  | { kind: 'spans'; spans: Record<string, Array<[number, number]>> }
+  | { kind: 'vm-hosts'; names: string[] };
+
+type FleetRequest = { kind: 'slow'; count: number } | { kind: 'spans' } | { kind: 'vm-hosts' };
+
 /**
- * Arms `count` one-shot holds on `xl create`, each released CREATE_MS after it catches one,
- * and records when each hold began and ended.
+ * The fleet's process: starts the simulated hosts, and on request arms `count` one-shot holds
+ * per host on `xl create` (each released CREATE_MS after it catches one, its span recorded),
+ * reports the spans, or names the hosts holding the norm run's domains.
  */
-function slowCreates(fleet: SimulatedFleet, count: number, origin: () => number): CreateTimeline {
-  const timeline: CreateTimeline = new Map();
-  for (const h of fleet.hosts) {
-    const spans: Array<[number, number]> = [];
-    timeline.set(h.name, spans);
-    for (let i = 0; i < count; i++) {
-      const hang = h.sim.faults.hangNext((argv) => argv.includes('xl') && argv.includes('create'));
-      void hang.caught.then(() => {
-        const began = performance.now() - origin();
-        setTimeout(() => {
-          spans.push([began, performance.now() - origin()]);
-          hang.release();
-        }, CREATE_MS);
+async function fleetProcess(): Promise<void> {
+  const send = (m: FleetMessage): void => void process.send?.(m);
+  const fleet = await startSimulatedFleet({
+    count: HOSTS,
+    mode: 'inprocess',
+    hostOptions: { totalMemoryMb: 65_535, nrCpus: 64 },
+  });
+  let spans = new Map<string, Array<[number, number]>>();
+  process.on('message', (m: FleetRequest) => {
+    if (m.kind === 'slow') {
+      spans = new Map();
+      for (const h of fleet.hosts) {
+        const mine: Array<[number, number]> = [];
+        spans.set(h.name, mine);
+        for (let i = 0; i < m.count; i++) {
+          const hang = h.sim.faults.hangNext((argv) => argv.includes('xl') && argv.includes('create'));
+          void hang.caught.then(() => {
+            const began = wallNow();
+            setTimeout(() => {
+              mine.push([began, wallNow()]);
+              hang.release();
+            }, CREATE_MS);
+          });
+        }
+      }
+      send({ kind: 'armed' });
+    } else if (m.kind === 'spans') send({ kind: 'spans', spans: Object.fromEntries(spans) });
+    else
+      send({
+        kind: 'vm-hosts',
+        names: fleet.hosts
+          .filter((h) => h.sim.state.domainList().some((d) => d.name.startsWith('vm-')))
+          .map((h) => h.name),
       });
-    }
+  });
+  process.once('disconnect', () => void fleet.stop().finally(() => process.exit(0)));
+  send({
+    kind: 'fleet',
+    hosts: fleet.hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      user: h.user,
+      fingerprint: h.fingerprint,
+    })),
+    privateKey: fleet.hosts[0]!.privateKey.toString('utf8'),
+    configDir: fleet.hosts[0]!.configDir,
+  });
+}
+
+/** The fleet's process seen from here: one question at a time. */
+class RemoteFleet {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly hosts: FleetHostInfo[],
+    readonly privateKey: string,
+    readonly configDir: string,
+  ) {}
+
+  static async start(): Promise<RemoteFleet> {
+    const child = fork(__filename, ['--fleet'], { execArgv: ['-r', './scripts/register.js'] });
+    const ready = await RemoteFleet.next(child);
+    if (ready.kind !== 'fleet') throw new Error(`the fleet process said ${ready.kind} first`);
+    return new RemoteFleet(child, ready.hosts, ready.privateKey, ready.configDir);
   }
-  return timeline;
+
+  private static next(child: ChildProcess): Promise<FleetMessage> {
+    return new Promise((resolve, reject) => {
+      const exited = (code: number | null): void =>
+        reject(new Error(`the fleet process exited with ${code}`));
+      child.once('exit', exited);
+      child.once('message', (m: FleetMessage) => {
+        child.off('exit', exited);
+        resolve(m);
+      });
+    });
+  }
+
+  private async ask<K extends FleetMessage['kind']>(
+    request: FleetRequest,
+    kind: K,
+  ): Promise<Extract<FleetMessage, { kind: K }>> {
+    const reply = RemoteFleet.next(this.child);
+    this.child.send(request);
+    const m = await reply;
+    if (m.kind !== kind) throw new Error(`the fleet process answered ${m.kind}, not ${kind}`);
+    return m as Extract<FleetMessage, { kind: K }>;
+  }
+
+  async slowCreates(count: number): Promise<void> {
+    await this.ask({ kind: 'slow', count }, 'armed');
+  }
+
+  /** The creates since the last `slowCreates`, in ms since `start`. */
+  async timeline(start: number): Promise<CreateTimeline> {
+    const { spans } = await this.ask({ kind: 'spans' }, 'spans');
+    return new Map(
+      Object.entries(spans).map(([host, s]) => [
+        host,
+        s.map(([a, b]): [number, number] => [a - start, b - start]),
+      ]),
+    );
+  }
+
+  async hostsWithVms(): Promise<string[]> {
+    return (await this.ask({ kind: 'vm-hosts' }, 'vm-hosts')).names;
+  }
+
+  stop(): void {
+    if (this.child.connected) this.child.disconnect();
+  }
 }
 
 /**
@@ -98,7 +219,7 @@ function pct(values: number[], p: number): number {
 }
 
 async function ideal(
-  fleet: SimulatedFleet,
+  fleet: RemoteFleet,
   factory: SshXenHostFactory,
 ): Promise<{ ms: number; timeline: string }> {
   const limiter = new HostLimiter(PER_HOST, 1_000);
@@ -112,9 +233,8 @@ async function ideal(
       sudo: false,
     }),
   );
-  let start = 0;
-  const timeline = slowCreates(fleet, VMS / HOSTS, () => start);
-  start = performance.now();
+  await fleet.slowCreates(VMS / HOSTS);
+  const start = wallNow();
   await Promise.all(
     Array.from({ length: VMS }, (_, i) => {
       const host = hosts[i % HOSTS]!;
@@ -128,25 +248,37 @@ async function ideal(
           snapshotOf: 'golden-tiny',
         });
         await host.listDomains();
-        await host.createDomain({
-          name,
-          vcpus: 1,
-          memoryMb: 128,
-          boot: { kind: 'pygrub' },
-          disks: [{ target: `/dev/vg0/${name}-disk0`, vdev: 'xvda', access: 'rw' }],
-          vifs: [
-            {
-              mac: `00:16:3e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
-              bridge: 'xenbr0',
-            },
-          ],
-        });
+        const mac = `00:16:3e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+        const ip = `10.200.${i >> 8}.${(i & 255) + 10}`;
+        const id = randomUUID();
+        // The same seed a disk-boot (pygrub) guest gets from the handler, so both upload as much.
+        const seed = renderNoCloudSeed(
+          guestBootstrapFor(
+            { apiUrl: 'http://127.0.0.1:8080', intervalS: 30 },
+            id,
+            generateToken().token,
+            { cidr: '10.200.0.0/22', gateway: '10.200.0.1' },
+            ip,
+          ),
+          { instanceId: id, hostname: name, mac },
+        );
+        await host.createDomain(
+          {
+            name,
+            vcpus: 1,
+            memoryMb: 128,
+            boot: { kind: 'pygrub' },
+            disks: [{ target: `/dev/vg0/${name}-disk0`, vdev: 'xvda', access: 'rw' }],
+            vifs: [{ mac, bridge: 'xenbr0' }],
+          },
+          seed,
+        );
         await host.listDomains();
       });
     }),
   );
-  const ms = performance.now() - start;
-  return { ms, timeline: describeTimeline(timeline, ms) };
+  const ms = wallNow() - start;
+  return { ms, timeline: describeTimeline(await fleet.timeline(start), ms) };
 }
 
 function benchConfig(databaseUrl: string, prefix: string): NormConfig {
@@ -243,19 +375,15 @@ async function main(): Promise<void> {
   const dbUrl = new URL(base.databaseUrl);
   dbUrl.pathname = `/${dbName}`;
   const prefix = `norm-bench-provision-${process.pid}`;
-  const fleet = await startSimulatedFleet({
-    count: HOSTS,
-    mode: 'inprocess',
-    hostOptions: { totalMemoryMb: 65_535, nrCpus: 64 },
-  });
+  const fleet = await RemoteFleet.start();
   const config = benchConfig(dbUrl.toString(), prefix);
   // The requesters' side (in its own process) and the worker each get their own pool, as the
   // api and worker processes do: 200 creations queued on their owners' quota locks must not
   // hold the worker's connections.
   const ds = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
   const workerDs = new DataSource({ ...dataSourceOptions(config.databaseUrl), extra: { max: 20 } });
-  const factory = new SshXenHostFactory(sshOptions({ privateKey: fleet.hosts[0]!.privateKey }), {
-    configDir: fleet.hosts[0]!.configDir,
+  const factory = new SshXenHostFactory(sshOptions({ privateKey: Buffer.from(fleet.privateKey) }), {
+    configDir: fleet.configDir,
   });
   let runtime: WorkerRuntime | undefined;
   let requesters: ChildProcess | undefined;
@@ -336,16 +464,16 @@ async function main(): Promise<void> {
     const handlerStartedAt = new Map<string, number>();
     runtime = new WorkerRuntime(config, workerDs, silentLogger, factory, noMetrics, (step, requestId) => {
       const at = stepAt.get(step) ?? [];
-      at.push(performance.now() - start);
+      at.push(wallNow() - start);
       stepAt.set(step, at);
       if (step === 'place' && !handlerStartedAt.has(requestId)) handlerStartedAt.set(requestId, Date.now());
     });
     runtime.start();
-    const timeline = slowCreates(fleet, VMS / HOSTS, () => start);
-    start = performance.now();
+    await fleet.slowCreates(VMS / HOSTS);
+    start = wallNow();
     child.send({ imageId: image.id, networkId: network.id } satisfies Go);
     await created;
-    const createdMs = performance.now() - start;
+    const createdMs = wallNow() - start;
     for (;;) {
       const rows: Array<{ state: string; n: number }> = await ds.query(
         `SELECT "state", count(*)::int AS n FROM "vm_requests" GROUP BY "state"`,
@@ -356,7 +484,7 @@ async function main(): Promise<void> {
       if (done >= VMS) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    const normMs = performance.now() - start;
+    const normMs = wallNow() - start;
     const rows: Array<{
       id: string;
       history: Array<{ to: string; at: string }>;
@@ -375,16 +503,15 @@ async function main(): Promise<void> {
     const lag = sinceCommit((r) => handlerStartedAt.get(r.id) ?? NaN);
     // Placed and begun: after the placement pass and the worker's start gate (a few at a time).
     const begun = sinceCommit((r) => Date.parse(r.history.find((h) => h.to === 'provisioning')?.at ?? ''));
-    const hostsSeen = new Set<string>();
-    for (const h of fleet.hosts)
-      if (h.sim.state.domainList().some((d) => d.name.startsWith('vm-'))) hostsSeen.add(h.name);
+    const hostsSeen = await fleet.hostsWithVms();
+    const timeline = await fleet.timeline(start);
 
     console.log(
       `${VMS} VMs from ${REQUESTERS} requesters over ${HOSTS} simulated hosts, xl create ${CREATE_MS} ms, per-host cap ${PER_HOST}`,
     );
     console.log(`ideal (same SSH calls, same per-host limiter): ${(idealMs / 1000).toFixed(2)} s`);
     console.log(
-      `norm  (API service → outbox → BullMQ → worker): ${(normMs / 1000).toFixed(2)} s, failed ${failed}, hosts used ${hostsSeen.size}`,
+      `norm  (API service → outbox → BullMQ → worker): ${(normMs / 1000).toFixed(2)} s, failed ${failed}, hosts used ${hostsSeen.length}`,
     );
     // When each step began, across the 200 jobs: where a job waits before reaching its host.
     for (const [step, at] of stepAt)
@@ -408,7 +535,7 @@ async function main(): Promise<void> {
     requesters?.kill();
     await runtime?.stop();
     await factory.close();
-    await fleet.stop();
+    fleet.stop();
     await ds.destroy().catch(() => undefined);
     await workerDs.destroy().catch(() => undefined);
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
@@ -421,5 +548,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--requesters')) void requesterProcess();
+if (process.argv.includes('--fleet')) void fleetProcess();
+else if (process.argv.includes('--requesters')) void requesterProcess();
 else void main();
