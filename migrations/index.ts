@@ -9,6 +9,7 @@ import { PlacementInFlightIndex1796500000000 } from './1796500000000-PlacementIn
 import { RequestAdmissionIndexes1796600000000 } from './1796600000000-RequestAdmissionIndexes';
 import { AuditSealedAtCommit1796700000000 } from './1796700000000-AuditSealedAtCommit';
 import { RequestAdmissionInOneCall1796800000000 } from './1796800000000-RequestAdmissionInOneCall';
+import { IpamAllocateInOneCall1796900000000 } from './1796900000000-IpamAllocateInOneCall';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   RequestAdmissionIndexes1796600000000,
   AuditSealedAtCommit1796700000000,
   RequestAdmissionInOneCall1796800000000,
+  IpamAllocateInOneCall1796900000000,
 ];

@@ -54,6 +54,21 @@ describe('IPAM on Postgres', () => {
     expect(next.ip).toBe('10.20.0.12');
   });
 
+  it('counts up across an octet, skips the gateway inside the range, then says full', async () => {
+    const edge = await new NetworkRepository(db.dataSource.manager).create({
+      name: 'edge',
+      bridge: 'xenbr2',
+      cidr: '10.50.0.0/23',
+      gateway: '10.50.1.0',
+      rangeStart: '10.50.0.254',
+      rangeEnd: '10.50.1.1',
+    });
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) got.push((await uow.run((tx) => tx.ipam.allocate(edge.id, randomUUID()))).ip);
+    expect(got).toEqual(['10.50.0.254', '10.50.0.255', '10.50.1.1']);
+    await expect(uow.run((tx) => tx.ipam.allocate(edge.id, randomUUID()))).rejects.toThrow(/no free address/);
+  });
+
   it('retries a MAC collision with a fresh draw instead of failing', async () => {
     const other = await new NetworkRepository(db.dataSource.manager).create({
       name: 'mac',
@@ -63,17 +78,20 @@ describe('IPAM on Postgres', () => {
       rangeStart: '10.30.0.10',
       rangeEnd: '10.30.0.20',
     });
-    const draws = [
-      [0, 0, 1],
-      [0, 0, 1],
-      [0, 0, 2],
-    ];
-    const random = (): Uint8Array => Uint8Array.from(draws.shift() ?? [9, 9, 9]);
+    // Each allocation draws its candidates up front: the first always 00:00:01, the second
+    // 00:00:01 (live by then) and then 00:00:02.
+    const drawing = (draws: number[][]) => (): Uint8Array => Uint8Array.from(draws.shift() ?? [9, 9, 9]);
     const first = await db.dataSource.transaction((m) =>
-      new PgIpamStore(m, random).allocate(other.id, randomUUID()),
+      new PgIpamStore(m, drawing([[0, 0, 1]])).allocate(other.id, randomUUID()),
     );
     const second = await db.dataSource.transaction((m) =>
-      new PgIpamStore(m, random).allocate(other.id, randomUUID()),
+      new PgIpamStore(
+        m,
+        drawing([
+          [0, 0, 1],
+          [0, 0, 2],
+        ]),
+      ).allocate(other.id, randomUUID()),
     );
     expect(first.mac).toBe('00:16:3e:00:00:01');
     expect(second.mac).toBe('00:16:3e:00:00:02');

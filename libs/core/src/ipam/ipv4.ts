@@ -86,27 +86,6 @@ export function validateNetworkRange(n: NetworkRange): void {
   if (issues.length > 0) throw new ValidationFailed('invalid network', issues);
 }
 
-/**
- * The lowest address in [rangeStart, rangeEnd] not in `taken`, or undefined when the range is
- * full. Lowest-first keeps allocations dense and predictable for operators reading a subnet.
- */
-export function lowestFreeIp(
-  rangeStart: string,
-  rangeEnd: string,
-  taken: Iterable<string>,
-): string | undefined {
-  const start = parseIpv4(rangeStart);
-  const end = parseIpv4(rangeEnd);
-  if (start === undefined || end === undefined) throw new Error(`invalid range ${rangeStart}-${rangeEnd}`);
-  const used = new Set<number>();
-  for (const t of taken) {
-    const v = parseIpv4(t);
-    if (v !== undefined && v >= start && v <= end) used.add(v);
-  }
-  for (let ip = start; ip <= end; ip++) if (!used.has(ip)) return formatIpv4(ip);
-  return undefined;
-}
-
 export function rangeSize(rangeStart: string, rangeEnd: string): number {
   const start = parseIpv4(rangeStart);
   const end = parseIpv4(rangeEnd);

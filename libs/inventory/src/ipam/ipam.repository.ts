@@ -5,11 +5,11 @@ import {
   generateXenMac,
   type IpAllocation,
   type IpamStore,
-  lowestFreeIp,
   NotFound,
 } from '@norm/core';
 import { type EntityManager } from 'typeorm';
-import { isUniqueViolation, rowsOf } from '../pg-errors';
+import { rowsOf } from '../pg-errors';
+import { prepared, queryPrepared } from '../prepared';
 
 interface AllocationRow {
   id: string;
@@ -29,11 +29,17 @@ const COLUMNS = `"id", "pool_id", host("ip") AS "ip", "mac", "instance_id", "all
  */
 const MAC_ATTEMPTS = 8;
 
+/** See migration IpamAllocateInOneCall: the network's lock, the read and the insert in one call. */
+const ALLOCATE = prepared(
+  `SELECT "outcome", "id", "pool_id", "ip", "mac", "instance_id", "allocated_at", "released_at"
+     FROM "norm_ipam_allocate"($1, $2, $3)`,
+);
+
 /**
  * IP and MAC allocation on Postgres. "Never twice" rests on two things: allocations of one
  * network are serialised by a row lock on the network, and the partial unique indexes on live
  * IP and live MAC reject anything that slipped past (another code path, a manual insert).
- * Must run inside a transaction (the row lock lives until it ends).
+ * The lock lives until the caller's transaction ends (or the statement's, outside one).
  */
 export class PgIpamStore implements IpamStore {
   constructor(
@@ -42,50 +48,24 @@ export class PgIpamStore implements IpamStore {
   ) {}
 
   async allocate(networkId: string, instanceId: string): Promise<IpAllocation> {
-    if (!this.manager.queryRunner?.isTransactionActive)
-      throw new Error('PgIpamStore.allocate needs a transaction');
-    const pools: Array<{ range_start: string; range_end: string; gateway: string | null }> =
-      await this.manager.query(
-        `SELECT host("range_start") AS "range_start", host("range_end") AS "range_end", host("gateway") AS "gateway"
-       FROM "ip_pools" WHERE "id" = $1 FOR UPDATE`,
-        [networkId],
-      );
-    const pool = pools[0];
-    if (!pool) throw new NotFound('network', networkId);
-
-    const existing: AllocationRow[] = await this.manager.query(
-      `SELECT ${COLUMNS} FROM "ip_allocations" WHERE "pool_id" = $1 AND "instance_id" = $2 AND "released_at" IS NULL`,
-      [networkId, instanceId],
-    );
-    if (existing[0]) return toAllocation(existing[0]);
-
-    const taken: Array<{ ip: string }> = await this.manager.query(
-      `SELECT host("ip") AS "ip" FROM "ip_allocations" WHERE "pool_id" = $1 AND "released_at" IS NULL`,
-      [networkId],
-    );
-    const ip = lowestFreeIp(pool.range_start, pool.range_end, [
-      ...taken.map((t) => t.ip),
-      ...(pool.gateway ? [pool.gateway] : []),
+    // Drawn up front, tried in order: the first one no live allocation holds is taken.
+    const macs = Array.from({ length: MAC_ATTEMPTS }, () => generateXenMac(this.random));
+    const rows = await queryPrepared<Array<AllocationRow & { outcome: string }>>(this.manager, ALLOCATE, [
+      networkId,
+      instanceId,
+      macs,
     ]);
-    if (ip === undefined) throw new Conflict('network has no free address', { networkId });
-
-    for (let attempt = 1; ; attempt++) {
-      const mac = generateXenMac(this.random);
-      await this.manager.query(`SAVEPOINT "ipam_mac"`);
-      try {
-        const rows: AllocationRow[] = await this.manager.query(
-          `INSERT INTO "ip_allocations" ("pool_id", "ip", "mac", "instance_id") VALUES ($1, $2, $3, $4)
-           RETURNING ${COLUMNS}`,
-          [networkId, ip, mac, instanceId],
-        );
-        await this.manager.query(`RELEASE SAVEPOINT "ipam_mac"`);
-        const row = rows[0];
-        if (!row) throw new Error('insert returned no row');
+    const row = rows[0];
+    switch (row?.outcome) {
+      case 'existing':
+      case 'allocated':
         return toAllocation(row);
-      } catch (err) {
-        await this.manager.query(`ROLLBACK TO SAVEPOINT "ipam_mac"`);
-        if (!isUniqueViolation(err, 'uq_ip_allocations_live_mac') || attempt >= MAC_ATTEMPTS) throw err;
-      }
+      case 'no-network':
+        throw new NotFound('network', networkId);
+      case 'full':
+        throw new Conflict('network has no free address', { networkId });
+      default:
+        throw new Conflict('no free MAC address after several draws', { networkId, attempts: MAC_ATTEMPTS });
     }
   }
 
