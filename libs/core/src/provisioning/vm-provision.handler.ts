@@ -119,9 +119,6 @@ async function provision(
   }
   try {
     await reconcile(deps, target, host, slot, started);
-    await deps.uow.run((tx) =>
-      tx.provisionCounter.recordProvisionResult(target.host.id, true, deps.options.blockHostAfter),
-    );
   } catch (error) {
     started();
     if (error instanceof ConcurrentRun || (isDomainError(error) && error.code === 'InvalidTransition')) {
@@ -163,10 +160,15 @@ async function provision(
  * the run already begun.
  */
 async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | undefined> {
-  const placed = await deps.uow.run(async (tx) => {
-    const r = await tx.requests.get(requestId);
-    return r ? deps.requests.place(tx, r) : undefined;
-  });
+  // A burst's first job places the others with it: theirs is one read, not a transaction.
+  const seen = await deps.uow.read((reads) => reads.requests.get(requestId));
+  const placed =
+    seen?.state === 'approved' && seen.hostId === null
+      ? await deps.uow.run(async (tx) => {
+          const r = await tx.requests.get(requestId);
+          return r ? deps.requests.place(tx, r) : undefined;
+        })
+      : seen;
   // Gone, cancelled, rejected, failed (no host fits) or running: nothing left for this job to do.
   if (!placed || (placed.state !== 'approved' && placed.state !== 'provisioning')) return undefined;
   await deps.beforeStep?.('begin', requestId);
@@ -268,6 +270,8 @@ async function reconcile(
 
   await step('mark-running');
   await deps.uow.run(async (tx) => {
+    // The domain runs: the host's run of failures, if any, ends here.
+    await tx.provisionCounter.recordProvisionResult(t.host.id, true, deps.options.blockHostAfter);
     const r = await tx.requests.get(request.id);
     const i = await tx.instanceStore.get(instance.id);
     if (!r || !i || r.state !== 'provisioning') return;

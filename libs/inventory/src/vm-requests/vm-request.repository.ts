@@ -660,9 +660,13 @@ export class PgHostProvisionCounter implements HostProvisionCounter {
     blockAfter: number,
   ): Promise<{ blocked: boolean }> {
     if (ok) {
-      await this.manager.query(`UPDATE "hosts" SET "consecutive_provision_failures" = 0 WHERE "id" = $1`, [
-        hostId,
-      ]);
+      // Only a host with failures to forget is written: a success is the common case, and a
+      // needless new row version of a host would contend with every provision on it.
+      await this.manager.query(
+        `UPDATE "hosts" SET "consecutive_provision_failures" = 0
+          WHERE "id" = $1 AND "consecutive_provision_failures" <> 0`,
+        [hostId],
+      );
       return { blocked: false };
     }
     // Sets the block once, at the threshold, so the audit records one event and an operator's clear sticks.
