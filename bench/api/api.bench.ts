@@ -11,7 +11,9 @@
  *                                   reads, the pipeline, then the request, its steps, its
  *                                   VmProvision outbox row and its audit in one statement (the
  *                                   job places it, so no placement here);
- *            GET  /v1/instances/:id one instance row, authorised against its owner;
+ *            GET  /v1/instances/:id one of 1,000 instance rows in turn, authorised against
+ *                                   its owner (concurrent reads share a statement, see
+ *                                   ReadCoalescer; distinct rows keep that honest);
  *   bare – the same two routes on bare Fastify, answering with a body of the same shape (the
  *          POST parses the same JSON body), no logging.
  * Every POST has a unique name and Idempotency-Key, and the quota is set out of reach, so
@@ -47,6 +49,7 @@ import {
 const ROUNDS = 5;
 const SECONDS = 3;
 const CONNECTIONS = 50;
+const INSTANCES = 1_000;
 const GOAL_GET = 0.2;
 const GOAL_POST = 0.1;
 const GOAL_P99_MS = 100;
@@ -58,7 +61,8 @@ interface Ready {
   token: string;
   /** One per connection: a requester's own requests serialise on its quota lock, by design. */
   requesterTokens: string[];
-  instanceId: string;
+  /** INSTANCES running instances of the token's owner; the GETs go round them. */
+  instanceIds: string[];
   imageId: string;
   networkId: string;
 }
@@ -171,6 +175,22 @@ async function serve(): Promise<void> {
        FROM "vm_requests" r WHERE r."name" = 'seed' RETURNING "id"`,
   );
   const instanceId = row!.id;
+  // More instances like it, so the reads spread over many rows as a fleet's clients' would:
+  // concurrent reads of one row would share their statement's single result row.
+  const more = await ds.query<Array<{ id: string }>>(
+    `WITH "requests" AS (
+       INSERT INTO "vm_requests"
+       SELECT (jsonb_populate_record(NULL::"vm_requests", to_jsonb(r) || jsonb_build_object(
+                 'id', gen_random_uuid(), 'name', 'seed-' || g, 'idempotency_key', NULL))).*
+         FROM "vm_requests" r, generate_series(1, $1::int - 1) AS g
+        WHERE r."name" = 'seed'
+       RETURNING "id", "name", "owner_id", "host_id")
+     INSERT INTO "instances" ("vm_request_id", "name", "owner_id", "host_id", "domain_name", "lifecycle_class", "state", "ip", "mac", "domid")
+     SELECT r."id", r."name", r."owner_id", r."host_id", r."name", 'cattle', 'running', '10.200.0.10', '00:16:3e:00:00:01', 7
+       FROM "requests" r RETURNING "id"`,
+    [INSTANCES],
+  );
+  const instanceIds = [instanceId, ...more.map((m) => m.id)];
   const got = await fetch(`${url}/v1/instances/${instanceId}`, { headers });
   if (got.status !== 200) throw new Error(`instance read answered ${got.status}: ${await got.text()}`);
   const instanceView: unknown = await got.json();
@@ -189,7 +209,7 @@ async function serve(): Promise<void> {
     bare: `http://127.0.0.1:${address.port}`,
     token,
     requesterTokens,
-    instanceId,
+    instanceIds,
     imageId,
     networkId,
   };
@@ -237,6 +257,10 @@ async function main(): Promise<void> {
     const pinning = pinServerAndLoad(child.pid!);
     const headers = { authorization: `Bearer ${ready.token}`, 'content-type': 'application/json' };
     // Names and keys unique across every round and both sides; a letter first for the naming policy.
+    let g = 0;
+    const nextGet = (): { path: string } => ({
+      path: `/v1/instances/${ready.instanceIds[g++ % ready.instanceIds.length]!}`,
+    });
     let n = 0;
     const nextPost = (): { body: string; headers: Record<string, string> } => {
       const name = `b${(n++).toString(36)}`;
@@ -250,10 +274,11 @@ async function main(): Promise<void> {
     };
     const run = async (route: 'get' | 'post', side: 'norm' | 'bare'): Promise<LoadResult> =>
       route === 'get'
-        ? drive(`${ready[side]}/v1/instances/${ready.instanceId}`, {
+        ? drive(`${ready[side]}/v1/instances/${ready.instanceIds[0]!}`, {
             connections: CONNECTIONS,
             seconds: SECONDS,
             headers,
+            perRequest: nextGet,
           })
         : drive(`${ready[side]}/v1/vm-requests`, {
             connections: CONNECTIONS,

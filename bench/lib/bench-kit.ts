@@ -102,8 +102,8 @@ export async function drive(
     headers?: Record<string, string>;
     method?: 'GET' | 'POST';
     body?: string;
-    /** Called before every request: for bodies or headers that must differ each time (unique names, keys). */
-    perRequest?: () => { body?: string; headers?: Record<string, string> };
+    /** Called before every request: for paths, bodies or headers that must differ each time (ids, unique names, keys). */
+    perRequest?: () => { path?: string; body?: string; headers?: Record<string, string> };
   },
 ): Promise<LoadResult> {
   const perRequest = options.perRequest;
@@ -122,6 +122,7 @@ export async function drive(
                 const next = perRequest();
                 return {
                   ...req,
+                  ...(next.path !== undefined ? { path: next.path } : {}),
                   ...(next.body !== undefined ? { body: next.body } : {}),
                   ...(next.headers ? { headers: { ...req.headers, ...next.headers } } : {}),
                 };

@@ -34,6 +34,7 @@ import { OutboxWriterRepository } from '../outbox/outbox.repository';
 import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
 import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
+import { ReadCoalescer } from '../read-coalescer';
 
 const DEAD_INSTANCE = `('decommissioned', 'failed')`;
 
@@ -473,6 +474,9 @@ const INSTANCE_COLUMNS = `"id", "vm_request_id", "name", "owner_id", "host_id", 
         ORDER BY d."target") AS "failing_targets"`;
 
 const GET_INSTANCE = prepared(`SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "id" = $1`);
+const GET_INSTANCES = prepared(`SELECT ${INSTANCE_COLUMNS} FROM "instances" WHERE "id" = ANY($1::uuid[])`);
+/** What Postgres would accept as a uuid: anything else names no instance (and must not fail a batch). */
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toInstance(r: InstanceRow): InstanceRecord {
   return {
@@ -607,6 +611,20 @@ export class PgInstanceStore implements InstanceStore {
   }
 }
 
+/** PgInstanceStore whose `get` joins the unit of work's coalesced reads. */
+class CoalescedInstanceReads extends PgInstanceStore {
+  constructor(
+    manager: EntityManager,
+    private readonly reads: ReadCoalescer<InstanceRecord>,
+  ) {
+    super(manager);
+  }
+
+  override get(id: string): Promise<InstanceRecord | undefined> {
+    return UUID_SHAPE.test(id) ? this.reads.load(id.toLowerCase()) : Promise.resolve(undefined);
+  }
+}
+
 export class PgOperationWriter implements OperationWriter {
   constructor(private readonly manager: EntityManager) {}
 
@@ -702,7 +720,15 @@ export function vmRequestTx(manager: EntityManager, afterCommit: Array<() => voi
 
 /** One Postgres transaction per unit: state change, job and audit event commit together. */
 export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
-  constructor(private readonly dataSource: DataSource) {}
+  /** Concurrent instance reads outside transactions share statements (the api's GET). */
+  private readonly instanceReads: ReadCoalescer<InstanceRecord>;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.instanceReads = new ReadCoalescer(async (ids) => {
+      const rows = await queryPrepared<InstanceRow[]>(dataSource.manager, GET_INSTANCES, [ids]);
+      return new Map(rows.map((r) => [r.id, toInstance(r)]));
+    });
+  }
 
   async run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
     const committed: Array<() => void> = [];
@@ -727,6 +753,9 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
 
   read<T>(work: (reads: VmRequestReads) => Promise<T>): Promise<T> {
     const manager = this.dataSource.manager;
-    return work({ requests: new PgVmRequestStore(manager), instanceStore: new PgInstanceStore(manager) });
+    return work({
+      requests: new PgVmRequestStore(manager),
+      instanceStore: new CoalescedInstanceReads(manager, this.instanceReads),
+    });
   }
 }
