@@ -177,7 +177,9 @@ async function begin(deps: ProvisionDeps, requestId: string): Promise<Target | u
     if (!request || (request.state !== 'approved' && request.state !== 'provisioning')) return undefined;
     if (request.hostId === null)
       throw new DomainError('Conflict', 'an approved request without a host', { requestId });
-    let instance = await tx.instanceStore.getByRequest(requestId);
+    // An approved request has no instance yet: the row is written with the move to
+    // provisioning, below, and a request never moves back (see the transition table).
+    let instance = request.state === 'approved' ? undefined : await tx.instanceStore.getByRequest(requestId);
     if (request.state === 'approved') {
       request = await deps.requests.transition(tx, request, 'provisioning', SYSTEM, 'provision job started');
       instance ??= await tx.instanceStore.create({
