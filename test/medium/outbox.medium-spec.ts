@@ -30,7 +30,7 @@ describe('transactional outbox', () => {
     ApprovalStepRun: () => Promise.resolve(),
   };
 
-  function startWorker(): { store: PgOutboxStore } {
+  function startWorker(concurrency = 4): { store: PgOutboxStore } {
     const store = new PgOutboxStore(db.dataSource, db.url);
     const publisher = new BullJobPublisher(connections[0]!, prefix);
     const runner = new JobRunner({
@@ -38,7 +38,7 @@ describe('transactional outbox', () => {
       prefix,
       handlers,
       outbox: store,
-      concurrency: 4,
+      concurrency,
       lockDurationMs: 30_000,
     });
     runner.start();
@@ -148,7 +148,7 @@ describe('transactional outbox', () => {
     expect(executions.get(id)).toBe(1);
   });
 
-  it('two relays racing over 200 jobs run each exactly once', async () => {
+  it('two relays and runners racing over 200 jobs run each exactly once, one with several BullMQ workers per queue', async () => {
     const ids = Array.from({ length: 200 }, () => randomUUID());
     await db.dataSource.transaction(async (tx) => {
       const writer = new OutboxWriterRepository(tx);
@@ -156,7 +156,8 @@ describe('transactional outbox', () => {
         await writer.enqueue('PipelineProbe', jobIdFor('PipelineProbe', id), { operationId: id });
     });
     startWorker();
-    startWorker();
+    // Above 32, a runner spreads its concurrency over several BullMQ workers per queue.
+    startWorker(100);
     await expectEventually(() => expect(ids.every((id) => executions.get(id) === 1)).toBe(true), {
       timeoutMs: 20_000,
     });

@@ -2,6 +2,7 @@ import { type JobName, type OutboxMessage, type OutboxStore, type OutboxWriter }
 import { Client } from 'pg';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { prepared, queryPrepared } from '../prepared';
+import { ReadCoalescer } from '../read-coalescer';
 
 interface OutboxRow {
   id: string;
@@ -13,6 +14,10 @@ interface OutboxRow {
 const ENQUEUE = prepared(
   `INSERT INTO "outbox" ("job_name", "job_id", "payload") VALUES ($1, $2, $3)
    ON CONFLICT ("job_id") DO NOTHING RETURNING "id"`,
+);
+
+const COMPLETED = prepared(
+  `SELECT "job_id" FROM "outbox" WHERE "job_id" = ANY($1::text[]) AND "completed_at" IS NOT NULL`,
 );
 
 /** Writes jobs inside the caller's transaction (pass the transaction's EntityManager). */
@@ -37,10 +42,21 @@ export class PgOutboxStore implements OutboxStore {
   /** A NOTIFY came since the last batch began: its rows may be newer than that batch's read. */
   private notified = false;
 
+  /**
+   * Every job asks before it runs: a burst of a hundred jobs asks at once, and one statement
+   * per job would queue the burst's first transactions behind them in the pool.
+   */
+  private readonly completed: ReadCoalescer<true>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly databaseUrl: string,
-  ) {}
+  ) {
+    this.completed = new ReadCoalescer(async (jobIds) => {
+      const rows = await queryPrepared<Array<{ job_id: string }>>(dataSource.manager, COMPLETED, [jobIds]);
+      return new Map(rows.map((r) => [r.job_id, true as const]));
+    });
+  }
 
   async relayBatch(limit: number, publish: (messages: OutboxMessage[]) => Promise<void>): Promise<number> {
     // Cleared before the read: a NOTIFY from here on may be for a row this batch cannot see.
@@ -92,11 +108,7 @@ export class PgOutboxStore implements OutboxStore {
   }
 
   async isCompleted(jobId: string): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
-      `SELECT 1 FROM "outbox" WHERE "job_id" = $1 AND "completed_at" IS NOT NULL`,
-      [jobId],
-    );
-    return rows.length > 0;
+    return (await this.completed.load(jobId)) === true;
   }
 
   async markCompleted(jobId: string): Promise<void> {
