@@ -148,7 +148,7 @@ describe('transactional outbox', () => {
     expect(executions.get(id)).toBe(1);
   });
 
-  it('two relays and runners racing over 200 jobs run each exactly once, one with several BullMQ workers per queue', async () => {
+  it('two relays racing over 200 jobs run each exactly once', async () => {
     const ids = Array.from({ length: 200 }, () => randomUUID());
     await db.dataSource.transaction(async (tx) => {
       const writer = new OutboxWriterRepository(tx);
@@ -156,7 +156,6 @@ describe('transactional outbox', () => {
         await writer.enqueue('PipelineProbe', jobIdFor('PipelineProbe', id), { operationId: id });
     });
     startWorker();
-    // Above 32, a runner spreads its concurrency over several BullMQ workers per queue.
     startWorker(100);
     await expectEventually(() => expect(ids.every((id) => executions.get(id) === 1)).toBe(true), {
       timeoutMs: 20_000,

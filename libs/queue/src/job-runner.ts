@@ -13,9 +13,6 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { type Redis } from 'ioredis';
 import { ZodError } from 'zod';
 
-/** The most jobs one BullMQ worker fetches before it starts any (see `start`). */
-const FETCH_AHEAD = 32;
-
 export interface JobRunnerOptions {
   connection: Redis;
   prefix: string;
@@ -41,14 +38,12 @@ export class JobRunner {
   }
 
   start(): void {
-    // BullMQ's worker keeps fetching while it has room (up to its concurrency) and starts what
-    // it fetched only when a fetch comes back empty: under a steady stream of new jobs (a
-    // burst of requests being relayed) it started none for half a second (bench/provision).
-    // Several workers of at most FETCH_AHEAD each start theirs after that many fetches at most.
-    const workers = Math.ceil(this.options.concurrency / FETCH_AHEAD);
-    const each = Math.ceil(this.options.concurrency / workers);
-    for (const queue of QUEUE_NAMES)
-      for (let i = 0; i < workers; i++) this.workers.push(this.createWorker(queue, each));
+    // One BullMQ worker per queue. It fetches until it holds as many jobs as its concurrency
+    // (or the queue is empty) before it starts any, so a relayed burst starts late (bench/
+    // provision: commit → handler start p50 ~300 ms). Splitting the concurrency over several
+    // workers started them within ~100 ms but in an interleaved order, and the first hosts
+    // then got their first job later: the provision ratio went from ~1.05 to ~1.06.
+    for (const queue of QUEUE_NAMES) this.workers.push(this.createWorker(queue));
   }
 
   /**
@@ -69,11 +64,11 @@ export class JobRunner {
     return 'forced';
   }
 
-  private createWorker(queue: QueueName, concurrency: number): Worker {
+  private createWorker(queue: QueueName): Worker {
     const worker = new Worker(queue, (job) => this.process(job), {
       connection: this.options.connection,
       prefix: this.options.prefix,
-      concurrency,
+      concurrency: this.options.concurrency,
       lockDuration: this.options.lockDurationMs,
       autorun: true,
     });
