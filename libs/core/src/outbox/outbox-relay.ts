@@ -1,4 +1,4 @@
-import { type Logger, silentLogger } from '../ports';
+import { type Logger, silentLogger, systemClock } from '../ports';
 import { type JobPublisher, type OutboxStore } from './outbox.port';
 
 export interface OutboxRelayOptions {
@@ -34,23 +34,11 @@ export async function runOutboxRelay(
     } catch (error) {
       log.warn('outbox relay failed; will retry', { error: (error as Error).message });
       // A plain sleep: new rows arriving while Redis is down must not cut the backoff short.
-      await sleep(options.errorBackoffMs ?? 1_000, signal);
+      await systemClock.sleep(options.errorBackoffMs ?? 1_000, signal).catch(() => undefined);
       continue;
     }
     // A full batch means more may be waiting: go again at once instead of sleeping.
     if (relayed < batchSize) await store.waitForWork(options.pollMs, signal).catch(() => undefined);
   }
   return 'aborted';
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
