@@ -212,4 +212,44 @@ describe('transactional outbox', () => {
       timeoutMs: 5_000,
     });
   });
+
+  it('backs off after a failed batch even while new rows keep notifying', async () => {
+    const store = new PgOutboxStore(db.dataSource, db.url);
+    let attempts = 0;
+    const abort = new AbortController();
+    // Redis is down: every publish fails. New rows arriving must not cut the backoff short.
+    const relay = runOutboxRelay(
+      store,
+      {
+        publish: () => {
+          attempts++;
+          return Promise.reject(new Error('redis down'));
+        },
+      },
+      { pollMs: 50, errorBackoffMs: 1_000 },
+      abort.signal,
+    );
+    stops.push(async () => {
+      abort.abort();
+      await relay;
+      await store.close();
+    });
+    await commitJob(randomUUID());
+    await expectEventually(() => expect(attempts).toBeGreaterThanOrEqual(1));
+    const first = Date.now();
+    // A new row (and its NOTIFY) every 50 ms for 1.5 s.
+    while (Date.now() - first < 1_500) {
+      await commitJob(randomUUID());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The first failure, then one retry a second later: never one per NOTIFY.
+    expect(attempts).toBeLessThanOrEqual(3);
+    // Each failure is recorded on the rows it claimed (once the claim is rolled back).
+    const [row] = await db.dataSource.query<[{ attempts: number; error: string }]>(
+      `SELECT max("dispatch_attempts")::int AS "attempts", max("last_error") AS "error" FROM "outbox"
+        WHERE "dispatched_at" IS NULL`,
+    );
+    expect(row.attempts).toBeGreaterThanOrEqual(1);
+    expect(row.error).toBe('redis down');
+  });
 });

@@ -61,33 +61,41 @@ export class PgOutboxStore implements OutboxStore {
   async relayBatch(limit: number, publish: (messages: OutboxMessage[]) => Promise<void>): Promise<number> {
     // Cleared before the read: a NOTIFY from here on may be for a row this batch cannot see.
     this.notified = false;
-    return this.dataSource.transaction(async (tx) => {
-      const rows: OutboxRow[] = await tx.query(
-        `SELECT "id", "job_name", "job_id", "payload" FROM "outbox"
-         WHERE "dispatched_at" IS NULL ORDER BY "id" LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
-      );
-      if (rows.length === 0) return 0;
-      const ids = rows.map((r) => r.id);
-      try {
-        await publish(
-          rows.map((r) => ({ id: r.id, jobName: r.job_name, jobId: r.job_id, payload: r.payload })),
+    let failed: { ids: string[]; error: unknown } | undefined;
+    try {
+      return await this.dataSource.transaction(async (tx) => {
+        const rows: OutboxRow[] = await tx.query(
+          `SELECT "id", "job_name", "job_id", "payload" FROM "outbox"
+           WHERE "dispatched_at" IS NULL ORDER BY "id" LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [limit],
         );
-      } catch (error) {
-        // Record the failure outside this transaction's fate: it rolls back only the claim.
+        if (rows.length === 0) return 0;
+        const ids = rows.map((r) => r.id);
+        try {
+          await publish(
+            rows.map((r) => ({ id: r.id, jobName: r.job_name, jobId: r.job_id, payload: r.payload })),
+          );
+        } catch (error) {
+          failed = { ids, error };
+          throw error;
+        }
+        await tx.query(
+          `UPDATE "outbox" SET "dispatched_at" = now(), "dispatch_attempts" = "dispatch_attempts" + 1, "last_error" = NULL
+           WHERE "id" = ANY($1)`,
+          [ids],
+        );
+        return rows.length;
+      });
+    } catch (error) {
+      // Recorded after the rollback has released the claim: written from inside the
+      // transaction, on another connection, it would wait for the claim's row locks forever.
+      if (failed)
         await this.dataSource.query(
           `UPDATE "outbox" SET "dispatch_attempts" = "dispatch_attempts" + 1, "last_error" = $2 WHERE "id" = ANY($1)`,
-          [ids, (error as Error).message.slice(0, 1000)],
+          [failed.ids, (failed.error as Error).message.slice(0, 1000)],
         );
-        throw error;
-      }
-      await tx.query(
-        `UPDATE "outbox" SET "dispatched_at" = now(), "dispatch_attempts" = "dispatch_attempts" + 1, "last_error" = NULL
-         WHERE "id" = ANY($1)`,
-        [ids],
-      );
-      return rows.length;
-    });
+      throw error;
+    }
   }
 
   async waitForWork(ms: number, signal: AbortSignal): Promise<void> {
