@@ -317,6 +317,16 @@ describe('VmProvision against a simulated host', () => {
       [hostId],
     );
     expect(after[0]).toEqual({ r: null, n: 1 });
+
+    // A provision that succeeds ends the run of failures: the count is back to zero.
+    const fine = await s.requests.create(aPrincipal(), aRequest(cat));
+    await s.provision({ requestId: fine.request.id }, ctx());
+    expect((await s.requests.get(aPrincipal(['admin']), fine.request.id)).state).toBe('running');
+    const [reset] = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT "consecutive_provision_failures" AS n FROM "hosts" WHERE "id" = $1`,
+      [hostId],
+    );
+    expect(reset?.n).toBe(0);
   });
 
   it('a transient failure is retried by the queue, then succeeds', async () => {
