@@ -10,6 +10,7 @@ import { RequestAdmissionIndexes1796600000000 } from './1796600000000-RequestAdm
 import { AuditSealedAtCommit1796700000000 } from './1796700000000-AuditSealedAtCommit';
 import { RequestAdmissionInOneCall1796800000000 } from './1796800000000-RequestAdmissionInOneCall';
 import { IpamAllocateInOneCall1796900000000 } from './1796900000000-IpamAllocateInOneCall';
+import { RequestAdmissionForMany1797000000000 } from './1797000000000-RequestAdmissionForMany';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   AuditSealedAtCommit1796700000000,
   RequestAdmissionInOneCall1796800000000,
   IpamAllocateInOneCall1796900000000,
+  RequestAdmissionForMany1797000000000,
 ];

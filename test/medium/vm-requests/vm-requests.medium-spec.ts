@@ -140,20 +140,22 @@ describe('creating a request', () => {
     for (const ended of ['failed', 'cancelled', 'rejected']) await row(ended, 32, 4096);
 
     const uow = new PgVmRequestUnitOfWork(db.dataSource);
-    const facts = await uow.run((tx) =>
-      tx.requests.admission({
-        locks: [],
-        ownerId: owner,
-        idempotencyKey: null,
-        name: `q-${owner.slice(0, 8)}`,
-        imageId: cat.image.id,
-        networkId: cat.network.id,
-      }),
+    const [facts] = await uow.run((tx) =>
+      tx.requests.admission([
+        {
+          locks: [],
+          ownerId: owner,
+          idempotencyKey: null,
+          name: `q-${owner.slice(0, 8)}`,
+          imageId: cat.image.id,
+          networkId: cat.network.id,
+        },
+      ]),
     );
     // Three in flight and the one running with a live instance.
-    expect(facts.ownerUsage).toEqual({ instances: 4, vcpus: 15, memoryMb: 1920 });
+    expect(facts!.ownerUsage).toEqual({ instances: 4, vcpus: 15, memoryMb: 1920 });
     const usage = await uow.run((tx) => tx.requests.usage({ ownerId: owner }, randomUUID()));
-    expect(usage).toEqual(facts.ownerUsage);
+    expect(usage).toEqual(facts!.ownerUsage);
   });
 
   it('rejects bad references and sizes naming the field, and records nothing', async () => {

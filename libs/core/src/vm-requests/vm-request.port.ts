@@ -69,9 +69,16 @@ export interface AdmittedVmRequest extends NewVmRequest {
   approvalPlan: PlanEntry[];
 }
 
+/** One admitted request with what is written along with it. */
+export interface AdmittedEntry {
+  request: AdmittedVmRequest;
+  jobs: readonly NewOutboxJob[];
+  audit: readonly AuditEventInput[];
+}
+
 /** What creating a request must read, under its locks. */
 export interface AdmissionQuery {
-  /** Taken first, in the order given (see `lock`). */
+  /** Taken before anything is read (see `VmRequestStore.admission` for their order). */
   locks: readonly string[];
   ownerId: string;
   idempotencyKey: string | null;
@@ -128,24 +135,25 @@ export interface VmRequestStore {
   /** Live instances plus in-flight requests of the scope, leaving one request out. */
   usage(scope: UsageScope, excludeRequestId: string): Promise<QuotaUsage>;
   /**
-   * Transaction-scoped advisory locks: serialise quota counting and idempotency per key. Several
-   * keys are taken in the order given, in one round trip; every caller names its keys in the
-   * same order (idempotency, owner, name, groups), so two transactions never wait on each other
-   * crosswise.
+   * Transaction-scoped advisory locks, several in the order given in one round trip (the
+   * approvals take one per request). Not for the create path's keys: `admission` takes those,
+   * in its own order.
    */
   lock(...keys: string[]): Promise<void>;
-  /** The create path's locks, then its reads (in a snapshot taken after the locks): one round trip. */
-  admission(q: AdmissionQuery): Promise<AdmissionFacts>;
   /**
-   * A request decided by its pipeline before it was ever written: the row, its reached
-   * approval steps, its jobs and its audit events (chained when the transaction commits, as
-   * the transaction's `audit` would) in one statement.
+   * The create path's locks for every query, then each query's reads (in a snapshot taken
+   * after all the locks): one round trip, one result per query in the order given. The locks
+   * are taken in ascending lock id whatever the order given, so two transactions holding
+   * overlapping sets never wait on each other crosswise.
    */
-  insertAdmitted(
-    r: AdmittedVmRequest,
-    jobs: readonly NewOutboxJob[],
-    audit: readonly AuditEventInput[],
-  ): Promise<VmRequestRecord>;
+  admission(queries: readonly AdmissionQuery[]): Promise<AdmissionFacts[]>;
+  /**
+   * Requests decided by their pipelines before they were ever written: the rows, their reached
+   * approval steps, their jobs and their audit events (chained when the transaction commits,
+   * as the transaction's `audit` would, in the order given) in one statement. The rows come
+   * back in the order given.
+   */
+  insertAdmitted(entries: readonly AdmittedEntry[]): Promise<VmRequestRecord[]>;
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;

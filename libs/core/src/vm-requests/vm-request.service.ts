@@ -30,11 +30,14 @@ import {
   evaluatePipeline,
   type PipelineOutcome,
   type PlanEntry,
+  type QuotaUsage,
+  type UsageScope,
 } from './approval-pipeline';
 import { type AuditEventInput } from '../audit/audit.port';
 import { type NewOutboxJob } from '../outbox';
 import {
   type AdmissionFacts,
+  type AdmittedEntry,
   type HistoryEntry,
   type ListFilter,
   type Page,
@@ -44,6 +47,7 @@ import {
   type VmRequestUnitOfWork,
 } from './vm-request.port';
 import { assertTransition, InvalidTransition, type VmRequestState } from './vm-request.state';
+import { type BatchKeys, type BatchOutcome, KeyedBatcher } from './keyed-batcher';
 
 /** Who places: the provision job's first step. */
 const PLACEMENT = 'system:placement';
@@ -104,6 +108,57 @@ interface KnownReferences {
   network: { name: string };
 }
 
+/** A creation waiting for its batch: what it was asked, and by whom. */
+interface Admission {
+  ctx: ActingContext;
+  ownerId: string;
+  input: VmRequestInput;
+  hash: string;
+  idempotencyKey: string | undefined;
+  /** The owner's groups as last known: their quota locks are taken with the others. */
+  groups: string[];
+}
+
+/**
+ * What a creation locks: its Idempotency-Key, so a replay waits for the original; its name, so
+ * two requests cannot both take it; its owner and groups, so quotas count every earlier
+ * request. The first two are its own in a batch; requests of one owner or group may share a
+ * batch, whose quota counting adds the earlier ones (see `admitBatch`).
+ */
+function admissionKeys(a: Admission): BatchKeys {
+  return {
+    own: [
+      ...(a.idempotencyKey === undefined ? [] : [`idem:${a.ownerId}:${a.idempotencyKey}`]),
+      `name:${a.input.name}`,
+    ],
+    shared: [`owner:${a.ownerId}`, ...a.groups.map((g) => `group:${g}`)],
+  };
+}
+
+function allKeys(keys: BatchKeys): string[] {
+  return [...keys.own, ...keys.shared];
+}
+
+/** A request admitted earlier in the same batch, as quota counting sees it. */
+interface Counted {
+  ownerId: string;
+  groups: readonly string[];
+  vcpus: number;
+  memoryMb: number;
+}
+
+/** What the requests admitted earlier in a batch add to a scope's usage (not yet visible to reads). */
+function withEarlier(used: QuotaUsage, scope: UsageScope, earlier: readonly Counted[]): QuotaUsage {
+  let { instances, vcpus, memoryMb } = used;
+  for (const c of earlier)
+    if ('ownerId' in scope ? c.ownerId === scope.ownerId : c.groups.includes(scope.group)) {
+      instances += 1;
+      vcpus += c.vcpus;
+      memoryMb += c.memoryMb;
+    }
+  return { instances, vcpus, memoryMb };
+}
+
 export interface CreateResult {
   request: VmRequestView;
   /** True when an Idempotency-Key replay returned the original request. */
@@ -117,6 +172,11 @@ export interface CreateResult {
  * request always has its job, and the job places it (`place`) or records why no host could.
  */
 export class VmRequestService {
+  /** Concurrent creations share transactions, never two of one owner, name, key or group. */
+  private readonly admissions = new KeyedBatcher<Admission, CreateResult>(admissionKeys, (batch) =>
+    this.admitBatch(batch),
+  );
+
   constructor(
     private readonly uow: VmRequestUnitOfWork,
     private readonly steps: readonly ApprovalStep[],
@@ -134,116 +194,166 @@ export class VmRequestService {
       throw new ValidationFailed('the Idempotency-Key header is invalid', [
         { path: 'Idempotency-Key', message: 'letters, digits and . _ : -, 1 to 200 characters' },
       ]);
-    const hash = requestHash(input);
-    // The owner's groups as authenticated: their quota locks are taken with the others. Should
-    // membership have changed since, the transaction is run again with the groups it read.
-    let groups = [...ctx.subject.principal.groups].sort();
-    for (;;) {
-      const outcome = await this.admit(ctx, ownerId, input, hash, groups, idempotencyKey);
-      if (!('regroup' in outcome)) return outcome;
-      groups = outcome.regroup;
-    }
+    return this.admissions.submit({
+      ctx,
+      ownerId,
+      input,
+      hash: requestHash(input),
+      idempotencyKey,
+      groups: [...ctx.subject.principal.groups].sort(),
+    });
   }
 
   /**
-   * One attempt at creating: the locks and admission's reads in one call, the pipeline in
-   * memory, then the request as the pipeline left it, its approval steps, its jobs and its
-   * audit events in one statement (the commit chains the events). `lockedGroups` must cover
-   * the owner's groups; when they do not, nothing is written and the groups read are returned.
+   * One transaction for a batch of creations that share no lock key (see KeyedBatcher): every
+   * request's locks and admission reads in one call, each pipeline in memory, then every
+   * admitted request with its approval steps, jobs and audit events in one statement, and one
+   * commit (which chains the events). What a request's own facts refuse (a replayed or
+   * conflicting Idempotency-Key, a missing image, a taken name) fails that request alone; one
+   * whose owner's groups changed since it was queued is queued again with the groups read.
    */
-  private async admit(
-    ctx: ActingContext,
-    ownerId: string,
-    input: VmRequestInput,
-    hash: string,
-    lockedGroups: readonly string[],
-    idempotencyKey: string | undefined,
-  ): Promise<CreateResult | { regroup: string[] }> {
+  private async admitBatch(batch: readonly Admission[]): Promise<Array<BatchOutcome<CreateResult>>> {
     return this.uow.run(async (tx) => {
-      // Quota counting and name checks see every earlier request of this owner and name.
-      const facts = await tx.requests.admission({
-        locks: [
-          ...(idempotencyKey === undefined ? [] : [`idem:${ownerId}:${idempotencyKey}`]),
-          `owner:${ownerId}`,
-          `name:${input.name}`,
-          ...lockedGroups.map((g) => `group:${g}`),
-        ],
-        ownerId,
-        idempotencyKey: idempotencyKey ?? null,
-        name: input.name,
-        imageId: input.imageId,
-        networkId: input.networkId,
-      });
-      if (idempotencyKey !== undefined && facts.originalId !== null) {
-        const original = await tx.requests.get(facts.originalId);
-        if (original && original.requestHash !== hash)
-          throw new DomainError(
-            'IdempotencyConflict',
-            'this Idempotency-Key was used with a different request body',
-            { idempotencyKey, requestId: original.id },
-          );
-        if (original) return { request: view(original), replayed: true };
-      }
-      const references = checkReferences(input, facts);
-      if (facts.nameTaken)
-        throw new Conflict('the name is taken by a live instance or a request in flight', {
-          field: 'name',
-          name: input.name,
-        });
-      if (facts.ownerGroups.some((g) => !lockedGroups.includes(g))) return { regroup: facts.ownerGroups };
-
-      const actor = actorOf(ctx.subject);
-      const requestId = ctx.requestId ?? null;
-      const now = this.clock.now();
-      const draft: VmRequestRecord = {
-        id: randomUUID(),
-        name: input.name,
-        ownerId,
-        vcpus: input.vcpus,
-        memoryMb: input.memoryMb,
-        diskGb: input.diskGb,
-        imageId: input.imageId,
-        networkId: input.networkId,
-        lifecycleClass: input.lifecycleClass,
-        antiAffinityGroup: input.antiAffinityGroup ?? null,
-        labels: input.labels ?? {},
-        purpose: input.purpose ?? null,
-        heartbeatTimeoutS:
-          input.heartbeatTimeoutMs === undefined ? null : Math.round(input.heartbeatTimeoutMs / 1000),
-        state: 'pending_approval',
-        stateReason: null,
-        idempotencyKey: idempotencyKey ?? null,
-        requestHash: hash,
-        hostId: null,
-        approvalPlan: [],
-        history: [this.entry(null, 'pending_approval', actor, 'requested')],
-        error: null,
-        version: 0,
-        createdAt: now,
-        updatedAt: now,
-      };
-      const jobs: NewOutboxJob[] = [];
-      const result = await this.runPipeline(
-        tx,
-        draft,
-        facts.ownerGroups,
-        (scope, exclude) =>
-          'ownerId' in scope && scope.ownerId === ownerId
-            ? Promise.resolve(facts.ownerUsage)
-            : tx.requests.usage(scope, exclude),
-        (step) => {
-          jobs.push(approvalStepJob(draft.id, step));
-          return Promise.resolve();
-        },
-        now,
-        references,
+      const facts = await tx.requests.admission(
+        batch.map((a) => ({
+          locks: allKeys(admissionKeys(a)),
+          ownerId: a.ownerId,
+          idempotencyKey: a.idempotencyKey ?? null,
+          name: a.input.name,
+          imageId: a.input.imageId,
+          networkId: a.input.networkId,
+        })),
       );
-      const settled = this.settle(draft, result, APPROVAL);
-      if (settled.state === 'approved') jobs.push(provisionJob(draft.id));
-      const created = await tx.requests.insertAdmitted(
-        { ...draft, ...settled, imageId: input.imageId, networkId: input.networkId },
+      const outcomes: Array<BatchOutcome<CreateResult>> = [];
+      const admitted: Array<{ at: number; entry: AdmittedEntry; change: PlanChange }> = [];
+      const counted: Counted[] = [];
+      for (const [i, a] of batch.entries()) {
+        try {
+          const own = facts[i]!;
+          const decided = await this.decide(tx, a, own, counted);
+          if (!('entry' in decided)) outcomes[i] = decided;
+          else {
+            admitted.push({ at: i, ...decided });
+            const r = decided.entry.request;
+            // Rejected requests count against no quota; the others do from now on.
+            if (r.state !== 'rejected')
+              counted.push({
+                ownerId: r.ownerId,
+                groups: own.ownerGroups,
+                vcpus: r.vcpus,
+                memoryMb: r.memoryMb,
+              });
+          }
+        } catch (error) {
+          // Refused by its own facts: nothing of it was written, the others go on.
+          if (!(error instanceof DomainError)) throw error;
+          outcomes[i] = { kind: 'failed', error };
+        }
+      }
+      const created = await tx.requests.insertAdmitted(admitted.map((a) => a.entry));
+      for (const [j, { at, change }] of admitted.entries()) {
+        const r = created[j]!;
+        await this.observe(tx, r, change, r.state);
+        outcomes[at] = { kind: 'done', value: { request: view(r), replayed: false } };
+      }
+      return outcomes;
+    });
+  }
+
+  /**
+   * One request of a batch, from its facts (read under its locks): replayed, refused (thrown),
+   * queued again under the groups read, or decided by the pipeline and ready to insert.
+   */
+  private async decide(
+    tx: VmRequestTx,
+    a: Admission,
+    facts: AdmissionFacts,
+    earlier: readonly Counted[],
+  ): Promise<BatchOutcome<CreateResult> | { entry: AdmittedEntry; change: PlanChange }> {
+    const { ctx, ownerId, input, idempotencyKey } = a;
+    if (idempotencyKey !== undefined && facts.originalId !== null) {
+      const original = await tx.requests.get(facts.originalId);
+      if (original && original.requestHash !== a.hash)
+        throw new DomainError(
+          'IdempotencyConflict',
+          'this Idempotency-Key was used with a different request body',
+          {
+            idempotencyKey,
+            requestId: original.id,
+          },
+        );
+      if (original) return { kind: 'done', value: { request: view(original), replayed: true } };
+    }
+    const references = checkReferences(input, facts);
+    if (facts.nameTaken)
+      throw new Conflict('the name is taken by a live instance or a request in flight', {
+        field: 'name',
+        name: input.name,
+      });
+    if (facts.ownerGroups.some((g) => !a.groups.includes(g))) {
+      // Membership changed since the request was authenticated: its quota locks must cover the
+      // groups as they are now, so it runs again under them.
+      a.groups = facts.ownerGroups;
+      return { kind: 'again' };
+    }
+
+    const actor = actorOf(ctx.subject);
+    const requestId = ctx.requestId ?? null;
+    const now = this.clock.now();
+    const draft: VmRequestRecord = {
+      id: randomUUID(),
+      name: input.name,
+      ownerId,
+      vcpus: input.vcpus,
+      memoryMb: input.memoryMb,
+      diskGb: input.diskGb,
+      imageId: input.imageId,
+      networkId: input.networkId,
+      lifecycleClass: input.lifecycleClass,
+      antiAffinityGroup: input.antiAffinityGroup ?? null,
+      labels: input.labels ?? {},
+      purpose: input.purpose ?? null,
+      heartbeatTimeoutS:
+        input.heartbeatTimeoutMs === undefined ? null : Math.round(input.heartbeatTimeoutMs / 1000),
+      state: 'pending_approval',
+      stateReason: null,
+      idempotencyKey: idempotencyKey ?? null,
+      requestHash: a.hash,
+      hostId: null,
+      approvalPlan: [],
+      history: [this.entry(null, 'pending_approval', actor, 'requested')],
+      error: null,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const jobs: NewOutboxJob[] = [];
+    const result = await this.runPipeline(
+      tx,
+      draft,
+      facts.ownerGroups,
+      async (scope, exclude) =>
+        withEarlier(
+          'ownerId' in scope && scope.ownerId === ownerId
+            ? facts.ownerUsage
+            : await tx.requests.usage(scope, exclude),
+          scope,
+          earlier,
+        ),
+      (step) => {
+        jobs.push(approvalStepJob(draft.id, step));
+        return Promise.resolve();
+      },
+      now,
+      references,
+    );
+    const settled = this.settle(draft, result, APPROVAL);
+    if (settled.state === 'approved') jobs.push(provisionJob(draft.id));
+    return {
+      entry: {
+        request: { ...draft, ...settled, imageId: input.imageId, networkId: input.networkId },
         jobs,
-        [
+        audit: [
           {
             actor,
             action: 'vm-request.create',
@@ -254,23 +364,17 @@ export class VmRequestService {
           },
           ...decisionEvents(draft, result.plan, APPROVAL, requestId),
         ],
-      );
-      await this.observe(
-        tx,
-        created,
-        {
-          requestName: created.name,
-          before: [],
-          after: result.plan,
-          outcome: result.outcome,
-          reason: result.reason,
-          actor: APPROVAL,
-          now,
-        },
-        created.state,
-      );
-      return { request: view(created), replayed: false };
-    });
+      },
+      change: {
+        requestName: draft.name,
+        before: [],
+        after: result.plan,
+        outcome: result.outcome,
+        reason: result.reason,
+        actor: APPROVAL,
+        now,
+      },
+    };
   }
 
   async get(ctx: ActingContext, id: string): Promise<VmRequestView> {

@@ -53,17 +53,19 @@ function asStored(value: Record<string, unknown> | null | undefined): Record<str
 const STAGE = prepared(stagingInsert(1));
 
 /**
- * The INSERT that stages events into `audit_pending`, reading the ten arrays of
- * `stagingArrays` from $`first`: for a statement that writes a change and its audit at once.
+ * The INSERT that stages events into `audit_pending`, reading the JSON array `stagingRows`
+ * makes from $`param`: for a statement that writes a change and its audit at once. One JSON
+ * text, not an array per column: node-postgres escapes array elements character by character,
+ * and the events' bodies are JSON full of quotes (bench/api).
  */
-export function stagingInsert(first: number): string {
-  const p = (i: number): string => `$${first + i}`;
+export function stagingInsert(param: number): string {
   return `INSERT INTO "audit_pending" ("at", "actor", "action", "object_type", "object_id", "before", "after",
                                "reason", "request_id", "body", "seal")
-  SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before"::jsonb, e."after"::jsonb,
+  SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before", e."after",
          e."reason", e."request_id", e."body", e."ord" = 1
-    FROM unnest(${p(0)}::timestamptz[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[],
-                ${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[]) WITH ORDINALITY
+    FROM ROWS FROM (json_to_recordset($${param}::json) AS ("at" timestamptz, "actor" text, "action" text,
+           "object_type" text, "object_id" text, "before" jsonb, "after" jsonb, "reason" text, "request_id" text,
+           "body" text)) WITH ORDINALITY
       AS e("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "body",
            "ord")
    ORDER BY e."ord"`;
@@ -102,42 +104,42 @@ export class PgDeferredAuditLog implements AuditLog {
 
 /** Stages `events` (already in their stored form, see asStored), all stamped `at`, for the commit to seal. */
 async function stage(manager: EntityManager, events: readonly AuditEventInput[], at: Date): Promise<void> {
-  await queryPrepared(manager, STAGE, stagingArrays(events, at, true));
+  await queryPrepared(manager, STAGE, [stagingRows(events, at, true)]);
 }
 
 /**
- * The ten arrays `stagingInsert` reads, one element per event, in order. `stored`: the
- * events' before/after are already in their stored form (see asStored); else they are put in it.
+ * The JSON array `stagingInsert` reads, one object per event, in order, each with the body its
+ * link will hash. `stored`: the events' before/after are already in their stored form (see
+ * asStored); else they are put in it.
  */
-export function stagingArrays(events: readonly AuditEventInput[], at: Date, stored = false): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
-  for (const event of events) {
-    const fields = {
-      at,
-      actor: event.actor,
-      action: event.action,
-      objectType: event.objectType,
-      objectId: event.objectId,
-      before: stored ? (event.before ?? null) : asStored(event.before),
-      after: stored ? (event.after ?? null) : asStored(event.after),
-      reason: event.reason ?? null,
-      requestId: event.requestId ?? null,
-    };
-    const row = [
-      at,
-      fields.actor,
-      fields.action,
-      fields.objectType,
-      fields.objectId,
-      fields.before === null ? null : JSON.stringify(fields.before),
-      fields.after === null ? null : JSON.stringify(fields.after),
-      fields.reason,
-      fields.requestId,
-      chainBody(fields),
-    ];
-    row.forEach((value, c) => columns[c]!.push(value));
-  }
-  return columns;
+export function stagingRows(events: readonly AuditEventInput[], at: Date, stored = false): string {
+  return JSON.stringify(
+    events.map((event) => {
+      const fields = {
+        at,
+        actor: event.actor,
+        action: event.action,
+        objectType: event.objectType,
+        objectId: event.objectId,
+        before: stored ? (event.before ?? null) : asStored(event.before),
+        after: stored ? (event.after ?? null) : asStored(event.after),
+        reason: event.reason ?? null,
+        requestId: event.requestId ?? null,
+      };
+      return {
+        at,
+        actor: fields.actor,
+        action: fields.action,
+        object_type: fields.objectType,
+        object_id: fields.objectId,
+        before: fields.before,
+        after: fields.after,
+        reason: fields.reason,
+        request_id: fields.requestId,
+        body: chainBody(fields),
+      };
+    }),
+  );
 }
 
 /**

@@ -1,8 +1,7 @@
 import {
   type AdmissionFacts,
   type AdmissionQuery,
-  type AdmittedVmRequest,
-  type AuditEventInput,
+  type AdmittedEntry,
   DomainError,
   type HeartbeatTimeouts,
   type HostProvisionCounter,
@@ -12,7 +11,6 @@ import {
   type InstanceStore,
   type ListFilter,
   type NewInstance,
-  type NewOutboxJob,
   type NewOperation,
   type OperationWriter,
   type Page,
@@ -27,7 +25,7 @@ import {
   type VmRequestUnitOfWork,
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
-import { PgDeferredAuditLog, stagingArrays, stagingInsert } from '../audit/audit.repository';
+import { PgDeferredAuditLog, stagingInsert, stagingRows } from '../audit/audit.repository';
 import { inventoryTx } from '../hosts/pg-inventory.unit-of-work';
 import { PgTokenStore } from '../identity/identity.repository';
 import { OutboxWriterRepository } from '../outbox/outbox.repository';
@@ -130,26 +128,33 @@ export function page<R extends { created_at: Date; id: string }, T>(
 
 const GET_REQUEST = prepared(`SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE "id" = $1`);
 /**
- * A request as its pipeline left it, its reached approval steps, its jobs and its audit events,
- * in one statement ($1–$19 the row, $20 the jobs as JSON, $21–$29 the approval arrays, $30–$39
- * the staged audit events, which the commit chains). The approvals' foreign key is checked at
- * the end of the statement, when the request row exists.
+ * Requests as their pipelines left them, their reached approval steps, their jobs and their
+ * audit events, in one statement, each as one JSON array: $1 the rows, $2 the jobs, $3 the
+ * approval rows (`approvalRows`), $4 the staged audit events (`stagingRows`), which the commit
+ * chains. The approvals' foreign key is checked at the end of the statement, when the request
+ * rows exist.
  */
 const INSERT_ADMITTED = prepared(
   `WITH "request" AS (
      INSERT INTO "vm_requests" ("id", "name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
        "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
        "heartbeat_timeout_s", "state", "state_reason", "approval_plan")
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+     SELECT n."id", n."name", n."owner_id", n."vcpus", n."memory_mb", n."disk_gb", n."image_id", n."network_id",
+            n."lifecycle_class", n."anti_affinity_group", n."labels", n."purpose", n."idempotency_key",
+            n."request_hash", n."history", n."heartbeat_timeout_s", n."state", n."state_reason", n."approval_plan"
+       FROM json_to_recordset($1::json) AS n("id" uuid, "name" text, "owner_id" uuid, "vcpus" int, "memory_mb" int,
+            "disk_gb" int, "image_id" uuid, "network_id" uuid, "lifecycle_class" text, "anti_affinity_group" text,
+            "labels" jsonb, "purpose" text, "idempotency_key" text, "request_hash" text, "history" jsonb,
+            "heartbeat_timeout_s" int, "state" text, "state_reason" text, "approval_plan" jsonb)
      RETURNING ${REQUEST_COLUMNS}
    ), "jobs" AS (
      INSERT INTO "outbox" ("job_name", "job_id", "payload")
-     SELECT j->>'name', j->>'jobId', j->'payload' FROM jsonb_array_elements($20::jsonb) j
+     SELECT j->>'name', j->>'jobId', j->'payload' FROM jsonb_array_elements($2::jsonb) j
      ON CONFLICT ("job_id") DO NOTHING
    ), "steps" AS (
-     ${approvalRows(21)}
+     ${approvalInsert(3)}
    ), "audit" AS (
-     ${stagingInsert(30)}
+     ${stagingInsert(4)}
    )
    SELECT * FROM "request"`,
 );
@@ -182,10 +187,13 @@ const USAGE_BY_GROUP = prepared(
      AND ${USAGE_WHERE}`,
 );
 /**
- * The create path's locks and then everything admission reads, in one round trip: the
- * function (migration RequestAdmissionInOneCall) reads in a snapshot taken after the locks.
+ * The create path's locks for a batch of requests and then everything each one's admission
+ * reads, in one round trip: the function (migration RequestAdmissionForMany) reads in a
+ * snapshot taken after the locks, one row per request in order.
  */
-const ADMISSION = prepared(`SELECT * FROM "norm_request_admission"($1, $2, $3, $4, $5, $6)`);
+const ADMISSION = prepared(
+  `SELECT * FROM "norm_request_admission_many"($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[])`,
+);
 const OWNER_GROUPS = prepared(
   `SELECT "group_name" FROM "principal_groups" WHERE "principal_id" = $1 ORDER BY "group_name"`,
 );
@@ -201,48 +209,47 @@ const LOCK_MANY = prepared(
   `SELECT pg_advisory_xact_lock(hashtext(k."key")) FROM unnest($1::text[]) WITH ORDINALITY AS k("key", "ord") ORDER BY k."ord"`,
 );
 
-/**
- * Every reached step of a plan as rows for "approvals" ($1 the request, then the nine arrays of
- * `approvalArrays` from $`first`); a step's groups travel as a JSON array.
- */
-function approvalRows(first: number): string {
-  const p = (i: number): string => `$${first + i}`;
+/** Reached steps as rows for "approvals", from the JSON array `approvalRows` makes in $`param`. */
+function approvalInsert(param: number): string {
   return `INSERT INTO "approvals" ("vm_request_id", "step_index", "step_name", "kind", "status", "groups",
     "decided_by", "reason", "detail", "decided_at")
-  SELECT $1, s."step_index", s."step_name", s."kind", s."status",
-         ARRAY(SELECT jsonb_array_elements_text(s."groups"::jsonb)), s."decided_by", s."reason",
-         s."detail"::jsonb, s."decided_at"
-    FROM unnest(${p(0)}::int[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[],
-                ${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::timestamptz[])
-      AS s("step_index", "step_name", "kind", "status", "groups", "decided_by", "reason", "detail", "decided_at")`;
+  SELECT s."vm_request_id", s."step_index", s."step_name", s."kind", s."status", s."groups", s."decided_by",
+         s."reason", s."detail", s."decided_at"
+    FROM json_to_recordset($${param}::json) AS s("vm_request_id" uuid, "step_index" int, "step_name" text,
+         "kind" text, "status" text, "groups" text[], "decided_by" text, "reason" text, "detail" jsonb,
+         "decided_at" timestamptz)`;
 }
 
-/** The nine arrays `approvalRows` reads: one element per reached step. */
-function approvalArrays(plan: readonly PlanEntry[]): unknown[] {
-  const reached = plan.filter((p) => p.status !== 'not_reached');
-  return [
-    reached.map((p) => p.index),
-    reached.map((p) => p.step),
-    reached.map((p) => p.kind),
-    reached.map((p) => p.status),
-    // One array literal per step; Postgres has no array of arrays of varying length.
-    reached.map((p) => JSON.stringify(p.groups)),
-    // Human and callback decisions name their decider in the detail; automatic ones are the system's.
-    reached.map((p) =>
-      p.status === 'pending'
-        ? null
-        : typeof p.detail['decidedBy'] === 'string'
-          ? p.detail['decidedBy']
-          : 'system:approval',
+/** The rows `approvalInsert` reads: one per reached step of each request's plan. */
+function approvalRows(requests: ReadonlyArray<{ id: string; approvalPlan: readonly PlanEntry[] }>): string {
+  return JSON.stringify(
+    requests.flatMap((r) =>
+      r.approvalPlan
+        .filter((p) => p.status !== 'not_reached')
+        .map((p) => ({
+          vm_request_id: r.id,
+          step_index: p.index,
+          step_name: p.step,
+          kind: p.kind,
+          status: p.status,
+          groups: p.groups,
+          // Human and callback decisions name their decider in the detail; automatic ones are the system's.
+          decided_by:
+            p.status === 'pending'
+              ? null
+              : typeof p.detail['decidedBy'] === 'string'
+                ? p.detail['decidedBy']
+                : 'system:approval',
+          reason: p.reason,
+          detail: p.detail,
+          decided_at: p.decidedAt,
+        })),
     ),
-    reached.map((p) => p.reason),
-    reached.map((p) => JSON.stringify(p.detail)),
-    reached.map((p) => p.decidedAt),
-  ];
+  );
 }
 
 const SAVE_APPROVALS = prepared(`
-  ${approvalRows(2)}
+  ${approvalInsert(1)}
   ON CONFLICT ("vm_request_id", "step_index") DO UPDATE SET "status" = EXCLUDED."status",
     "groups" = EXCLUDED."groups", "decided_by" = EXCLUDED."decided_by", "reason" = EXCLUDED."reason",
     "detail" = EXCLUDED."detail", "decided_at" = EXCLUDED."decided_at"`);
@@ -351,60 +358,72 @@ export class PgVmRequestStore implements VmRequestStore {
 
   async saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void> {
     if (!plan.some((p) => p.status !== 'not_reached')) return;
-    await queryPrepared(this.manager, SAVE_APPROVALS, [requestId, ...approvalArrays(plan)]);
+    await queryPrepared(this.manager, SAVE_APPROVALS, [
+      approvalRows([{ id: requestId, approvalPlan: plan }]),
+    ]);
   }
 
-  async admission(q: AdmissionQuery): Promise<AdmissionFacts> {
+  async admission(queries: readonly AdmissionQuery[]): Promise<AdmissionFacts[]> {
+    if (queries.length === 0) return [];
     const rows = await queryPrepared<AdmissionRow[]>(this.manager, ADMISSION, [
-      q.locks.map((k) => lockKey(k)),
-      q.ownerId,
-      q.idempotencyKey,
-      q.imageId,
-      q.networkId,
-      q.name,
+      queries.flatMap((q) => q.locks.map(lockKey)),
+      queries.map((q) => q.ownerId),
+      queries.map((q) => q.idempotencyKey),
+      queries.map((q) => q.imageId),
+      queries.map((q) => q.networkId),
+      queries.map((q) => q.name),
     ]);
-    const row = rows[0]!;
-    return {
+    return rows.map((row) => ({
       originalId: row.original_id,
       image: row.image_found,
       network: row.network_found,
       nameTaken: row.name_taken,
       ownerGroups: row.groups,
       ownerUsage: { instances: row.instances, vcpus: row.vcpus, memoryMb: row.memory_mb },
-    };
+    }));
   }
 
-  async insertAdmitted(
-    r: AdmittedVmRequest,
-    jobs: readonly NewOutboxJob[],
-    audit: readonly AuditEventInput[],
-  ): Promise<VmRequestRecord> {
+  async insertAdmitted(entries: readonly AdmittedEntry[]): Promise<VmRequestRecord[]> {
+    if (entries.length === 0) return [];
+    const requests = entries.map((e) => e.request);
     try {
       const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_ADMITTED, [
-        r.id,
-        r.name,
-        r.ownerId,
-        r.vcpus,
-        r.memoryMb,
-        r.diskGb,
-        r.imageId,
-        r.networkId,
-        r.lifecycleClass,
-        r.antiAffinityGroup,
-        JSON.stringify(r.labels),
-        r.purpose,
-        r.idempotencyKey,
-        r.requestHash,
-        JSON.stringify(r.history),
-        r.heartbeatTimeoutS,
-        r.state,
-        r.stateReason,
-        JSON.stringify(r.approvalPlan),
-        JSON.stringify(jobs),
-        ...approvalArrays(r.approvalPlan),
-        ...stagingArrays(audit, new Date()),
+        JSON.stringify(
+          requests.map((r) => ({
+            id: r.id,
+            name: r.name,
+            owner_id: r.ownerId,
+            vcpus: r.vcpus,
+            memory_mb: r.memoryMb,
+            disk_gb: r.diskGb,
+            image_id: r.imageId,
+            network_id: r.networkId,
+            lifecycle_class: r.lifecycleClass,
+            anti_affinity_group: r.antiAffinityGroup,
+            labels: r.labels,
+            purpose: r.purpose,
+            idempotency_key: r.idempotencyKey,
+            request_hash: r.requestHash,
+            history: r.history,
+            heartbeat_timeout_s: r.heartbeatTimeoutS,
+            state: r.state,
+            state_reason: r.stateReason,
+            approval_plan: r.approvalPlan,
+          })),
+        ),
+        JSON.stringify(entries.flatMap((e) => e.jobs)),
+        approvalRows(requests),
+        stagingRows(
+          entries.flatMap((e) => e.audit),
+          new Date(),
+        ),
       ]);
-      return toRequest(rows[0]!);
+      const byId = new Map(rows.map((row) => [row.id, toRequest(row)]));
+      return requests.map((r) => {
+        const row = byId.get(r.id);
+        if (!row) throw new Error(`vm request ${r.id} was not inserted`);
+        return row;
+      });
     } catch (error) {
       if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
         throw new DomainError('IdempotencyConflict', 'this Idempotency-Key is being used concurrently', {});
