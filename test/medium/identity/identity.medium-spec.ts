@@ -6,9 +6,11 @@ import {
   type Credential,
   type CredentialStore,
   fastTokenKey,
+  hashSecret,
   IdentityService,
   systemClock,
   TokenAuthenticator,
+  verifySecret,
 } from '@norm/core';
 import { PgAuditReader, PgCredentialStore, PgIdentityUnitOfWork } from '@norm/inventory';
 import { Redis } from 'ioredis';
@@ -131,6 +133,48 @@ describe('identity: tokens, cache, revocation, bootstrap (Postgres + Redis)', ()
     const r = replica(gates[0]!);
     for (let i = 0; i < 20; i += 1) await r.check(token);
     expect(r.credentials.lookups).toBe(1);
+  });
+
+  it('re-reads a token whose cache time is up without hashing its secret again, unless its stored hash changed', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'service',
+      name: 'stale-cache',
+      roles: ['viewer'],
+      groups: [],
+    });
+    const { token, view } = await service.createToken(admin, p.id, { name: 'stale' });
+    const credentials = new CountingCredentials(new PgCredentialStore(db.dataSource));
+    let hashed = 0;
+    const auth = new TokenAuthenticator(credentials, clock, { cacheTtlMs: 30_000 }, (secret, hash) => {
+      hashed += 1;
+      return verifySecret(secret, hash);
+    });
+    const check = async (): Promise<AuthSubject> => {
+      const key = fastTokenKey(token);
+      const { epoch } = await gates[0]!.admit('10.0.0.1', key);
+      return auth.authenticate(token, key, epoch);
+    };
+    await check();
+    expect({ lookups: credentials.lookups, hashed }).toEqual({ lookups: 1, hashed: 1 });
+    clock.offsetMs = 31_000;
+    try {
+      // Stale: the row is read again (revocation, expiry, roles), the secret is not hashed again.
+      await expect(check()).resolves.toMatchObject({ principal: { name: 'stale-cache' } });
+      expect({ lookups: credentials.lookups, hashed }).toEqual({ lookups: 2, hashed: 1 });
+      // The stored hash changes (as a rotated secret's would): the secret is checked again, and fails.
+      await db.dataSource.query(`UPDATE "api_tokens" SET "secret_hash" = $1 WHERE "id" = $2`, [
+        await hashSecret('another secret'),
+        view.id,
+      ]);
+      clock.offsetMs = 62_000;
+      await expect(check()).rejects.toMatchObject({
+        code: 'Unauthenticated',
+        details: { reason: 'wrong secret' },
+      });
+      expect({ lookups: credentials.lookups, hashed }).toEqual({ lookups: 3, hashed: 2 });
+    } finally {
+      clock.offsetMs = 0;
+    }
   });
 
   it('refuses a token once it expires, even while cached', async () => {

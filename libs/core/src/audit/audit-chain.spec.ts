@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AuditRecord } from './audit.port';
-import { chainHash, checkHead, checkLink, GENESIS_HASH, GENESIS_HEAD } from './audit-chain';
+import { canonicalJson, chainHash, checkHead, checkLink, GENESIS_HASH, GENESIS_HEAD } from './audit-chain';
 
 function chain(n: number): AuditRecord[] {
   const out: AuditRecord[] = [];
@@ -72,5 +72,27 @@ describe('audit chain', () => {
     const a = chainHash(GENESIS_HASH, { ...rows[0]!, after: { b: 1, a: { d: 2, c: 3 } } });
     const b = chainHash(GENESIS_HASH, { ...rows[0]!, after: { a: { c: 3, d: 2 }, b: 1 } });
     expect(a).toBe(b);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth by code unit, drops undefined members and writes dates as ISO strings', () => {
+    const value = {
+      b: [3, { z: 1, a: null, u: undefined }, 'x'],
+      a: { é: 1, Z: 2, _: 3, '10': 4, '9': 5 },
+      at: new Date('2026-12-06T00:00:00.123Z'),
+      n: -0.5,
+      s: 'quote " and \\ and \n',
+      t: true,
+      missing: undefined,
+      list: [undefined, null],
+    };
+    expect(canonicalJson(value)).toBe(
+      '{"a":{"10":4,"9":5,"Z":2,"_":3,"é":1},"at":"2026-12-06T00:00:00.123Z","b":[3,{"a":null,"z":1},"x"],' +
+        '"list":[null,null],"n":-0.5,"s":"quote \\" and \\\\ and \\n","t":true}',
+    );
+    // Same members in another order: same text.
+    const { t, ...rest } = value;
+    expect(canonicalJson({ t, ...rest })).toBe(canonicalJson(value));
   });
 });

@@ -11,6 +11,8 @@ interface CacheEntry {
   epoch: string;
   cachedUntil: number;
   expiresAt: number | null;
+  /** The stored hash this token's secret was checked against: unchanged, it need not be checked again. */
+  secretHash: string;
 }
 
 export interface TokenAuthenticatorOptions {
@@ -34,6 +36,13 @@ export interface TokenAuthenticatorOptions {
  * Why not pub/sub invalidation: delivery to another replica is asynchronous, so a request
  * arriving there right after the revoke answered could still pass; the epoch read is ordered
  * after the revoke by construction.
+ *
+ * A stale entry (its time up, or the epoch moved) is re-read from Postgres, and every check
+ * runs again (revoked, expired, principal, roles) except the scrypt one, when the row's secret
+ * hash is the one this very token (same SHA-256 key) was verified against: hashing it again
+ * could only give the same answer. Without that, every replica re-hashed every active token
+ * once per TTL and after every revocation anywhere, tens of milliseconds of CPU each: 50
+ * requesters' tokens stalled the api for seconds every 30 s (bench/api).
  */
 export class TokenAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
@@ -44,6 +53,7 @@ export class TokenAuthenticator {
     private readonly credentials: CredentialStore,
     private readonly clock: Clock,
     private readonly options: TokenAuthenticatorOptions,
+    private readonly verifySecretHash: (secret: string, hash: string) => Promise<boolean> = verifySecret,
   ) {
     this.maxEntries = options.maxEntries ?? 10_000;
   }
@@ -66,7 +76,7 @@ export class TokenAuthenticator {
     const flightKey = `${key}:${epoch}`;
     let flight = this.inFlight.get(flightKey);
     if (!flight) {
-      flight = this.verify(token, epoch).finally(() => this.inFlight.delete(flightKey));
+      flight = this.verify(token, epoch, hit?.secretHash).finally(() => this.inFlight.delete(flightKey));
       this.inFlight.set(flightKey, flight);
     }
     const entry = await flight;
@@ -87,12 +97,16 @@ export class TokenAuthenticator {
     return this.cache.size;
   }
 
-  private async verify(token: string, epoch: string): Promise<CacheEntry> {
+  /** `verifiedHash`: the stored hash this token was verified against before, if it was. */
+  private async verify(token: string, epoch: string, verifiedHash?: string): Promise<CacheEntry> {
     const parsed = parseToken(token);
     if (!parsed) throw new Unauthenticated('malformed token');
     const credential = await this.credentials.findByPrefix(parsed.prefix);
     if (!credential) throw new Unauthenticated('unknown token');
-    if (!(await verifySecret(parsed.secret, credential.secretHash)))
+    if (
+      credential.secretHash !== verifiedHash &&
+      !(await this.verifySecretHash(parsed.secret, credential.secretHash))
+    )
       throw new Unauthenticated('wrong secret');
     const now = this.clock.now();
     if (credential.revokedAt) throw new Unauthenticated('token revoked');
@@ -122,6 +136,7 @@ export class TokenAuthenticator {
       epoch,
       cachedUntil: now.getTime() + this.options.cacheTtlMs,
       expiresAt: credential.expiresAt?.getTime() ?? null,
+      secretHash: credential.secretHash,
     };
   }
 }

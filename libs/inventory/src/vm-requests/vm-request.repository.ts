@@ -132,7 +132,7 @@ const GET_REQUEST = prepared(`SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE
  * audit events, in one statement, each as one JSON array: $1 the rows, $2 the jobs, $3 the
  * approval rows (`approvalRows`), $4 the staged audit events (`stagingRows`), which the commit
  * chains. The approvals' foreign key is checked at the end of the statement, when the request
- * rows exist.
+ * rows exist. Only what Postgres fills in comes back: the caller has the rest.
  */
 const INSERT_ADMITTED = prepared(
   `WITH "request" AS (
@@ -146,7 +146,7 @@ const INSERT_ADMITTED = prepared(
             "disk_gb" int, "image_id" uuid, "network_id" uuid, "lifecycle_class" text, "anti_affinity_group" text,
             "labels" jsonb, "purpose" text, "idempotency_key" text, "request_hash" text, "history" jsonb,
             "heartbeat_timeout_s" int, "state" text, "state_reason" text, "approval_plan" jsonb)
-     RETURNING ${REQUEST_COLUMNS}
+     RETURNING "id", "version", "created_at", "updated_at"
    ), "jobs" AS (
      INSERT INTO "outbox" ("job_name", "job_id", "payload")
      SELECT j->>'name', j->>'jobId', j->'payload' FROM jsonb_array_elements($2::jsonb) j
@@ -171,20 +171,24 @@ function updateStatement(sets: string): PreparedStatement {
 }
 
 /**
- * In flight, or running with an instance that is not gone: what a quota counts. Written as a
- * join with one state list (not `in flight OR (running AND EXISTS …)`), so Postgres reads only
- * the owner's entries of `ix_vm_requests_owner_counted` and looks each instance up by request.
+ * In flight, or running with an instance that is not gone: what a quota counts, leaving one
+ * request out. Two branches over `ix_vm_requests_owner_counted`, so only running requests
+ * look their instance up (the same sums as admission's, see migration RequestAdmissionForMany).
  */
-const COUNTED = `r."state" IN ('pending_approval', 'approved', 'provisioning', 'running')
-  AND (r."state" <> 'running' OR i."state" NOT IN ${DEAD_INSTANCE})`;
-const USAGE_WHERE = `r."id" <> $2 AND ${COUNTED}`;
-const USAGE_SUMS = `SELECT count(*)::int AS "instances", coalesce(sum(r."vcpus"), 0)::int AS "vcpus",
-  coalesce(sum(r."memory_mb"), 0)::int AS "memory_mb"
-  FROM "vm_requests" r LEFT JOIN "instances" i ON i."vm_request_id" = r."id"`;
-const USAGE_BY_OWNER = prepared(`${USAGE_SUMS} WHERE r."owner_id" = $1::uuid AND ${USAGE_WHERE}`);
+function usageSums(owners: string): string {
+  return `SELECT count(*)::int AS "instances", coalesce(sum(c."vcpus"), 0)::int AS "vcpus",
+    coalesce(sum(c."memory_mb"), 0)::int AS "memory_mb"
+    FROM (SELECT r."vcpus", r."memory_mb" FROM "vm_requests" r
+           WHERE r."owner_id" ${owners} AND r."id" <> $2
+             AND r."state" IN ('pending_approval', 'approved', 'provisioning')
+          UNION ALL
+          SELECT r."vcpus", r."memory_mb" FROM "vm_requests" r JOIN "instances" i ON i."vm_request_id" = r."id"
+           WHERE r."owner_id" ${owners} AND r."id" <> $2 AND r."state" = 'running'
+             AND i."state" NOT IN ${DEAD_INSTANCE}) c`;
+}
+const USAGE_BY_OWNER = prepared(usageSums('= $1::uuid'));
 const USAGE_BY_GROUP = prepared(
-  `${USAGE_SUMS} WHERE r."owner_id" IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)
-     AND ${USAGE_WHERE}`,
+  usageSums(`IN (SELECT "principal_id" FROM "principal_groups" WHERE "group_name" = $1::text)`),
 );
 /**
  * The create path's locks for a batch of requests and then everything each one's admission
@@ -387,7 +391,9 @@ export class PgVmRequestStore implements VmRequestStore {
     if (entries.length === 0) return [];
     const requests = entries.map((e) => e.request);
     try {
-      const rows = await queryPrepared<RequestRow[]>(this.manager, INSERT_ADMITTED, [
+      const rows = await queryPrepared<
+        Array<Pick<RequestRow, 'id' | 'version' | 'created_at' | 'updated_at'>>
+      >(this.manager, INSERT_ADMITTED, [
         JSON.stringify(
           requests.map((r) => ({
             id: r.id,
@@ -418,11 +424,18 @@ export class PgVmRequestStore implements VmRequestStore {
           new Date(),
         ),
       ]);
-      const byId = new Map(rows.map((row) => [row.id, toRequest(row)]));
+      const byId = new Map(rows.map((row) => [row.id, row]));
       return requests.map((r) => {
         const row = byId.get(r.id);
         if (!row) throw new Error(`vm request ${r.id} was not inserted`);
-        return row;
+        return {
+          ...r,
+          hostId: null,
+          error: null,
+          version: row.version,
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+        };
       });
     } catch (error) {
       if (isUniqueViolation(error, 'uq_vm_requests_owner_idempotency_key'))
