@@ -19,3 +19,4 @@ export * from './lifecycle/pg-reaper.store';
 export * from './lifecycle/pg-deregistration.store';
 export * from './notifications/webhook-delivery.repository';
 export * from './prepared';
+export * from './pipelined-transaction';

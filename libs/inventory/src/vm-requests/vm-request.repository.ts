@@ -32,6 +32,7 @@ import { OutboxWriterRepository } from '../outbox/outbox.repository';
 import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
 import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
+import { pipelinedTransaction } from '../pipelined-transaction';
 import { ReadCoalescer } from '../read-coalescer';
 
 const DEAD_INSTANCE = `('decommissioned', 'failed')`;
@@ -764,7 +765,7 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
 
   async run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
     const committed: Array<() => void> = [];
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await pipelinedTransaction(this.dataSource, async (manager) => {
       // Audit events are written last, so the chain lock (global) is held only for their
       // insert and the commit, not for quota, placement and the outbox (see PgDeferredAuditLog).
       // Every transaction here thus takes the placement lock, if at all, before the chain lock.
