@@ -19,19 +19,20 @@ import {
   signPayload,
   type StepKindDeps,
   VmRequestService,
-  type VmRequestServiceOptions,
 } from '@norm/core';
 import { PgApprovalQueue, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../harness/test-database';
-import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue } from '../vm-requests/builders';
+import {
+  aCatalogue,
+  aHostRow,
+  aPrincipal,
+  aRequest,
+  type Catalogue,
+  SERVICE_OPTIONS,
+} from '../vm-requests/builders';
 
 const db = useTestDatabase();
-
-const OPTIONS: VmRequestServiceOptions = {
-  bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
-  placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
-};
 
 /** Time moves only when the test says so. */
 class FakeClock implements Clock {
@@ -60,7 +61,7 @@ const deps = (): StepKindDeps => ({
 function world(yaml: string, clock: Clock = new FakeClock()) {
   const checklist = buildChecklist(parseApprovalPolicy(yaml), deps());
   const uow = new PgVmRequestUnitOfWork(db.dataSource);
-  const requests = new VmRequestService(uow, checklist.steps, clock, OPTIONS);
+  const requests = new VmRequestService(uow, checklist.steps, clock, SERVICE_OPTIONS);
   const approvals = new ApprovalService(uow, requests, checklist, new PgApprovalQueue(db.dataSource), clock);
   return { requests, approvals };
 }

@@ -5,12 +5,19 @@ import {
   QuotaStep,
   systemClock,
   VmRequestService,
-  type VmRequestServiceOptions,
 } from '@norm/core';
 import { PgVmRequestUnitOfWork } from '@norm/inventory';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../harness/test-database';
-import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } from './builders';
+import {
+  SERVICE_OPTIONS,
+  aCatalogue,
+  aHostRow,
+  aPrincipal,
+  aRequest,
+  type Catalogue,
+  ownerOf,
+} from './builders';
 
 /**
  * Concurrent creations through one service share transactions (KeyedBatcher): these tests
@@ -19,13 +26,8 @@ import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } f
  */
 const db = useTestDatabase();
 
-const OPTIONS: VmRequestServiceOptions = {
-  bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
-  placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
-};
-
 const oneService = (steps: ApprovalStep[]): VmRequestService =>
-  new VmRequestService(new PgVmRequestUnitOfWork(db.dataSource), steps, systemClock, OPTIONS);
+  new VmRequestService(new PgVmRequestUnitOfWork(db.dataSource), steps, systemClock, SERVICE_OPTIONS);
 
 /** How many transactions wrote a vm-request.create event: one per batch. */
 async function createTransactions(names: string[]): Promise<number> {

@@ -7,10 +7,17 @@ import {
   type NetworkRecord,
   type Role,
   type VmRequestInput,
+  type VmRequestServiceOptions,
 } from '@norm/core';
 import { HostRepository, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { type DataSource } from 'typeorm';
 import { aHost, anObservation } from '../inventory/builders';
+
+/** The request service's size bounds and placement settings the medium tests share. */
+export const SERVICE_OPTIONS: VmRequestServiceOptions = {
+  bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
+  placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
+};
 
 /** An acting principal without a database row: the domain only needs its id, roles and groups. */
 export function aPrincipal(roles: Role[] = ['requester'], groups: string[] = []): ActingContext {

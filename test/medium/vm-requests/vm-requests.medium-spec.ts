@@ -5,24 +5,26 @@ import {
   QuotaStep,
   systemClock,
   VmRequestService,
-  type VmRequestServiceOptions,
 } from '@norm/core';
 import { PgAuditReader, PgVmRequestUnitOfWork } from '@norm/inventory';
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { insertInstance, insertVmRequest } from '../inventory/builders';
 import { useTestDatabase } from '../../harness/test-database';
-import { aCatalogue, aHostRow, aPrincipal, aRequest, type Catalogue, ownerOf } from './builders';
+import {
+  SERVICE_OPTIONS,
+  aCatalogue,
+  aHostRow,
+  aPrincipal,
+  aRequest,
+  type Catalogue,
+  ownerOf,
+} from './builders';
 
 const db = useTestDatabase();
 
-const OPTIONS: VmRequestServiceOptions = {
-  bounds: { maxVcpus: 16, minMemoryMb: 128, maxMemoryMb: 65_536, maxDiskGb: 500 },
-  placement: { strategy: 'spread', dom0ReserveMb: 1024, vcpuOvercommitRatio: 4, antiAffinityMode: 'hard' },
-};
-
 function service(steps: ApprovalStep[] = [new QuotaStep({ perPrincipal: { instances: 3 }, groups: {} })]) {
-  return new VmRequestService(new PgVmRequestUnitOfWork(db.dataSource), steps, systemClock, OPTIONS);
+  return new VmRequestService(new PgVmRequestUnitOfWork(db.dataSource), steps, systemClock, SERVICE_OPTIONS);
 }
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
