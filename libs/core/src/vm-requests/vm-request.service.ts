@@ -214,12 +214,14 @@ export class VmRequestService {
   }
 
   /**
-   * One transaction for a batch of creations that share no lock key (see KeyedBatcher): every
-   * request's locks and admission reads in one call, each pipeline in memory, then every
-   * admitted request with its approval steps, jobs and audit events in one statement, and one
-   * commit (which chains the events). What a request's own facts refuse (a replayed or
-   * conflicting Idempotency-Key, a missing image, a taken name) fails that request alone; one
-   * whose owner's groups changed since it was queued is queued again with the groups read.
+   * One transaction for a batch of creations, no two with one name or Idempotency-Key (see
+   * KeyedBatcher): every request's locks and admission reads in one call, each pipeline in
+   * memory and in order (quota counting adds the requests decided before it in the batch),
+   * then every admitted request with its approval steps, jobs and audit events in one
+   * statement, and one commit (which chains the events). What a request's own facts refuse (a
+   * replayed or conflicting Idempotency-Key, a missing image, a taken name) fails that request
+   * alone; one whose owner's groups changed since it was queued is queued again with the
+   * groups read.
    */
   private async admitBatch(batch: readonly Admission[]): Promise<Array<BatchOutcome<CreateResult>>> {
     return this.uow.run(async (tx) => {
