@@ -2,22 +2,10 @@ import { type MigrationInterface, type QueryRunner } from 'typeorm';
 import { RequestAdmissionInOneCall1796800000000 } from './1796800000000-RequestAdmissionInOneCall';
 
 /**
- * Creating VM requests admits several in one transaction (see `KeyedBatcher`):
- * `norm_request_admission_many` takes the locks of every request in the batch and then reads
- * what each one's admission needs, one row per request in the order given. As before, the read
- * is its own statement inside the function, so its snapshot is taken after the locks and sees
- * every commit that released them.
- *
- * The locks are taken in one order for every caller, ascending lock id (`hashtext` of the key,
- * each id once), so two transactions holding overlapping sets never wait for each other
- * crosswise. The single-request function it replaces took them in the caller's order
- * (idempotency key, owner, name, groups): that order cannot be kept across several requests.
+ * The function as this migration creates it: quota usage counted from the owner's requests on
+ * every call. QuotaUsageCounters replaces it and puts it back on revert.
  */
-export class RequestAdmissionForMany1797000000000 implements MigrationInterface {
-  name = 'RequestAdmissionForMany1797000000000';
-
-  public async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`
+export const ADMISSION_MANY_COUNTING_ROWS = `
       CREATE FUNCTION "norm_request_admission_many"(
         "lock_keys" text[], "owners" uuid[], "idempotency_keys" text[], "images" uuid[], "networks" uuid[],
         "names" text[])
@@ -64,7 +52,25 @@ export class RequestAdmissionForMany1797000000000 implements MigrationInterface 
         ORDER BY q."n";
       END
       $fn$
-    `);
+`;
+
+/**
+ * Creating VM requests admits several in one transaction (see `KeyedBatcher`):
+ * `norm_request_admission_many` takes the locks of every request in the batch and then reads
+ * what each one's admission needs, one row per request in the order given. As before, the read
+ * is its own statement inside the function, so its snapshot is taken after the locks and sees
+ * every commit that released them.
+ *
+ * The locks are taken in one order for every caller, ascending lock id (`hashtext` of the key,
+ * each id once), so two transactions holding overlapping sets never wait for each other
+ * crosswise. The single-request function it replaces took them in the caller's order
+ * (idempotency key, owner, name, groups): that order cannot be kept across several requests.
+ */
+export class RequestAdmissionForMany1797000000000 implements MigrationInterface {
+  name = 'RequestAdmissionForMany1797000000000';
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(ADMISSION_MANY_COUNTING_ROWS);
     await queryRunner.query(`DROP FUNCTION "norm_request_admission"(text[], uuid, text, uuid, uuid, text)`);
   }
 

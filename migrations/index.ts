@@ -11,6 +11,7 @@ import { AuditSealedAtCommit1796700000000 } from './1796700000000-AuditSealedAtC
 import { RequestAdmissionInOneCall1796800000000 } from './1796800000000-RequestAdmissionInOneCall';
 import { IpamAllocateInOneCall1796900000000 } from './1796900000000-IpamAllocateInOneCall';
 import { RequestAdmissionForMany1797000000000 } from './1797000000000-RequestAdmissionForMany';
+import { QuotaUsageCounters1797100000000 } from './1797100000000-QuotaUsageCounters';
 
 /** Every migration, in order. The data source reads this list; keep it explicit, not globbed. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   RequestAdmissionInOneCall1796800000000,
   IpamAllocateInOneCall1796900000000,
   RequestAdmissionForMany1797000000000,
+  QuotaUsageCounters1797100000000,
 ];

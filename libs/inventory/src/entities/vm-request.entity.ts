@@ -30,9 +30,6 @@ export const VM_REQUEST_STATES = [
 @Index('ix_vm_requests_name_in_flight', ['name'], {
   where: `"state" IN ('pending_approval', 'approved', 'provisioning')`,
 })
-@Index('ix_vm_requests_owner_counted', ['ownerId'], {
-  where: `"state" IN ('pending_approval', 'approved', 'provisioning', 'running')`,
-})
 @Index('uq_vm_requests_owner_idempotency_key', ['ownerId', 'idempotencyKey'], {
   unique: true,
   where: '"idempotency_key" IS NOT NULL',
@@ -111,6 +108,14 @@ export class VmRequestEntity {
 
   @Column('jsonb', { nullable: true })
   error!: Record<string, unknown> | null;
+
+  /**
+   * Whether its instance is alive (not decommissioned or failed), kept by a trigger on
+   * `instances` so that what a quota counts depends on this row alone (migration
+   * QuotaUsageCounters).
+   */
+  @Column('boolean', { name: 'instance_live', default: false })
+  instanceLive!: boolean;
 
   @Column('integer', { default: 1 })
   version!: number;

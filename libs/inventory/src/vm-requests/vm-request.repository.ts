@@ -35,8 +35,6 @@ import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
 import { pipelinedTransaction } from '../pipelined-transaction';
 import { ReadCoalescer } from '../read-coalescer';
 
-const DEAD_INSTANCE = `('decommissioned', 'failed')`;
-
 /**
  * Named, not `*`: a prepared statement whose result columns change (a migration adds one
  * while the API runs) fails with "cached plan must not change result type".
@@ -172,20 +170,20 @@ function updateStatement(sets: string): PreparedStatement {
 }
 
 /**
- * In flight, or running with an instance that is not gone: what a quota counts, leaving one
- * request out. Two branches over `ix_vm_requests_owner_counted`, so only running requests
- * look their instance up (the same sums as admission's, see migration RequestAdmissionForMany).
+ * What a quota counts (in flight, or running with an instance that is not gone), leaving one
+ * request out: the owners' kept sums (`quota_usage`, migration QuotaUsageCounters) less that
+ * request's share, when it counts and is theirs.
  */
 function usageSums(owners: string): string {
-  return `SELECT count(*)::int AS "instances", coalesce(sum(c."vcpus"), 0)::int AS "vcpus",
-    coalesce(sum(c."memory_mb"), 0)::int AS "memory_mb"
-    FROM (SELECT r."vcpus", r."memory_mb" FROM "vm_requests" r
-           WHERE r."owner_id" ${owners} AND r."id" <> $2
-             AND r."state" IN ('pending_approval', 'approved', 'provisioning')
-          UNION ALL
-          SELECT r."vcpus", r."memory_mb" FROM "vm_requests" r JOIN "instances" i ON i."vm_request_id" = r."id"
-           WHERE r."owner_id" ${owners} AND r."id" <> $2 AND r."state" = 'running'
-             AND i."state" NOT IN ${DEAD_INSTANCE}) c`;
+  return `SELECT (t."instances" - x."instances")::int AS "instances", (t."vcpus" - x."vcpus")::int AS "vcpus",
+    (t."memory_mb" - x."memory_mb")::int AS "memory_mb"
+    FROM (SELECT coalesce(sum(u."instances"), 0) AS "instances", coalesce(sum(u."vcpus"), 0) AS "vcpus",
+                 coalesce(sum(u."memory_mb"), 0) AS "memory_mb"
+            FROM "quota_usage" u WHERE u."owner_id" ${owners}) t,
+         (SELECT count(*) AS "instances", coalesce(sum(r."vcpus"), 0) AS "vcpus",
+                 coalesce(sum(r."memory_mb"), 0) AS "memory_mb"
+            FROM "vm_requests" r
+           WHERE r."id" = $2 AND r."owner_id" ${owners} AND norm_quota_counts(r."state", r."instance_live")) x`;
 }
 const USAGE_BY_OWNER = prepared(usageSums('= $1::uuid'));
 const USAGE_BY_GROUP = prepared(
