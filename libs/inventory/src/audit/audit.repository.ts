@@ -63,7 +63,7 @@ export function stagingInsert(param: number): string {
                                "reason", "request_id", "body", "seal")
   SELECT e."at", e."actor", e."action", e."object_type", e."object_id", e."before", e."after",
          e."reason", e."request_id", e."body", e."ord" = 1
-    FROM ROWS FROM (json_to_recordset($${param}::json) AS ("at" timestamptz, "actor" text, "action" text,
+    FROM ROWS FROM (jsonb_to_recordset($${param}::jsonb) AS ("at" timestamptz, "actor" text, "action" text,
            "object_type" text, "object_id" text, "before" jsonb, "after" jsonb, "reason" text, "request_id" text,
            "body" text)) WITH ORDINALITY
       AS e("at", "actor", "action", "object_type", "object_id", "before", "after", "reason", "request_id", "body",

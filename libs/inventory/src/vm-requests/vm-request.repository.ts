@@ -141,7 +141,7 @@ const INSERT_ADMITTED = prepared(
      SELECT n."id", n."name", n."owner_id", n."vcpus", n."memory_mb", n."disk_gb", n."image_id", n."network_id",
             n."lifecycle_class", n."anti_affinity_group", n."labels", n."purpose", n."idempotency_key",
             n."request_hash", n."history", n."heartbeat_timeout_s", n."state", n."state_reason", n."approval_plan"
-       FROM json_to_recordset($1::json) AS n("id" uuid, "name" text, "owner_id" uuid, "vcpus" int, "memory_mb" int,
+       FROM jsonb_to_recordset($1::jsonb) AS n("id" uuid, "name" text, "owner_id" uuid, "vcpus" int, "memory_mb" int,
             "disk_gb" int, "image_id" uuid, "network_id" uuid, "lifecycle_class" text, "anti_affinity_group" text,
             "labels" jsonb, "purpose" text, "idempotency_key" text, "request_hash" text, "history" jsonb,
             "heartbeat_timeout_s" int, "state" text, "state_reason" text, "approval_plan" jsonb)
@@ -218,7 +218,7 @@ function approvalInsert(param: number): string {
     "decided_by", "reason", "detail", "decided_at")
   SELECT s."vm_request_id", s."step_index", s."step_name", s."kind", s."status", s."groups", s."decided_by",
          s."reason", s."detail", s."decided_at"
-    FROM json_to_recordset($${param}::json) AS s("vm_request_id" uuid, "step_index" int, "step_name" text,
+    FROM jsonb_to_recordset($${param}::jsonb) AS s("vm_request_id" uuid, "step_index" int, "step_name" text,
          "kind" text, "status" text, "groups" text[], "decided_by" text, "reason" text, "detail" jsonb,
          "decided_at" timestamptz)`;
 }
