@@ -14,7 +14,7 @@ import {
 } from '@norm/core';
 import { PgAuditReader, PgCredentialStore, PgIdentityUnitOfWork } from '@norm/inventory';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisRequestGate } from '../../../apps/api/src/identity/redis-request-gate';
 import { REDIS_URL } from '../../harness/env';
 import { useTestDatabase } from '../../harness/test-database';
@@ -172,6 +172,54 @@ describe('identity: tokens, cache, revocation, bootstrap (Postgres + Redis)', ()
         details: { reason: 'wrong secret' },
       });
       expect({ lookups: credentials.lookups, hashed }).toEqual({ lookups: 3, hashed: 2 });
+    } finally {
+      clock.offsetMs = 0;
+    }
+  });
+
+  it('re-reads a token in use in the background before its time is up, so no request waits for it', async () => {
+    const p = await service.createPrincipal(admin, {
+      kind: 'service',
+      name: 'refresh-ahead',
+      roles: ['viewer'],
+      groups: [],
+    });
+    const { token, view } = await service.createToken(admin, p.id, { name: 'busy' });
+    const r = replica(gates[0]!);
+    await r.check(token);
+    expect(r.credentials.lookups).toBe(1);
+    try {
+      // First half of the entry's time: the cache alone answers.
+      clock.offsetMs = 14_000;
+      await r.check(token);
+      expect(r.credentials.lookups).toBe(1);
+      // Second half: answered from the cache at once, and the row is read again behind it,
+      // which also picks up a role change.
+      await db.dataSource.query(`UPDATE "principals" SET "roles" = '{requester}' WHERE "id" = $1`, [p.id]);
+      clock.offsetMs = 16_000;
+      await expect(r.check(token)).resolves.toMatchObject({ principal: { roles: ['viewer'] } });
+      await vi.waitFor(async () =>
+        expect(await r.check(token)).toMatchObject({ principal: { roles: ['requester'] } }),
+      );
+      expect(r.credentials.lookups).toBe(2);
+      // Past the first entry's time, the refreshed one (read at 16 s) answers without another read.
+      clock.offsetMs = 30_500;
+      await r.check(token);
+      expect(r.credentials.lookups).toBe(2);
+      // A re-read that finds the token gone drops the entry: the next request gets the refusal.
+      await db.dataSource.query(
+        `UPDATE "api_tokens" SET "expires_at" = now() - interval '1 day' WHERE "id" = $1`,
+        [view.id],
+      );
+      clock.offsetMs = 40_000;
+      await r.check(token);
+      expect(r.credentials.lookups).toBe(3);
+      await vi.waitFor(() =>
+        expect(r.check(token)).rejects.toMatchObject({
+          code: 'Unauthenticated',
+          details: { reason: 'token expired' },
+        }),
+      );
     } finally {
       clock.offsetMs = 0;
     }
