@@ -118,6 +118,9 @@ describe('vm requests over HTTP', () => {
     // A lone surrogate escape parses into a JS string that Postgres cannot store as text or jsonb.
     ['purpose', { purpose: 'half a rocket \ud83d' }],
     ['labels.team', { labels: { team: '\udc00 tail' } }],
+    // So does a NUL character (`\u0000` in JSON).
+    ['purpose', { purpose: 'nul \u0000 inside' }],
+    ['labels.team', { labels: { team: '\u0000' } }],
     ['', { ownerId: '00000000-0000-4000-8000-000000000000' }],
   ])('a bad %s is a 400 naming the field, and nothing is recorded', async (field, over) => {
     const before = await requestCount();

@@ -46,16 +46,27 @@ describe('illFormedText', () => {
       }).map((i) => i.path),
     ).toEqual(['purpose', 'labels.k\udc00', 'list.1.deep']);
   });
+
+  it('names every NUL character, in values and keys, with its own message', () => {
+    expect(illFormedText({ purpose: 'a\u0000b', labels: { ['k\u0000']: 'v' }, list: ['\u0000'] })).toEqual([
+      { path: 'purpose', message: 'text must not hold a NUL character (\\u0000)' },
+      { path: 'labels.k\u0000', message: 'text must not hold a NUL character (\\u0000)' },
+      { path: 'list.0', message: 'text must not hold a NUL character (\\u0000)' },
+    ]);
+  });
 });
 
 describe('NormValidationPipe', () => {
   const pipe = new NormValidationPipe();
 
-  it('refuses a lone surrogate in what the client sent, at any depth, naming where', () => {
+  it.each([
+    ['a lone surrogate', 'k\udc00'],
+    ['a NUL character', 'k\u0000'],
+  ])('refuses %s in what the client sent, at any depth, naming where', (_what, key) => {
     for (const type of ['body', 'query', 'param'] as const) {
       let caught: unknown;
       try {
-        pipe.transform({ ok: 'Zoë 🚀', labels: { ['k\udc00']: 'v' } }, { type });
+        pipe.transform({ ok: 'Zoë 🚀', labels: { [key]: 'v' } }, { type });
       } catch (error) {
         caught = error;
       }
