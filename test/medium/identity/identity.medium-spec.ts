@@ -339,6 +339,49 @@ describe('identity: tokens, cache, revocation, bootstrap (Postgres + Redis)', ()
     expect(result.ok).toBe(true);
     expect(result.checked).toBeGreaterThan(10);
   });
+
+  it('reads a burst of credentials in shared statements, each answer its own and as fresh as a direct read', async () => {
+    const issued: Array<{ token: string; tokenId: string; principalId: string }> = [];
+    for (let i = 0; i < 30; i += 1) {
+      const p = await service.createPrincipal(admin, {
+        kind: 'person',
+        name: `burst-${i}`,
+        roles: ['requester'],
+        groups: i % 2 ? ['odd'] : [],
+      });
+      const { token, view } = await service.createToken(admin, p.id, { name: 'burst' });
+      issued.push({ token, tokenId: view.id, principalId: p.id });
+    }
+    const store = new PgCredentialStore(db.dataSource);
+    // Every statement outside a transaction goes through here (the manager's too).
+    const statements = vi.spyOn(db.dataSource, 'query');
+    const sent = (): number => statements.mock.calls.length;
+    try {
+      const prefixOf = (token: string): string => token.split('_')[1]!;
+      const [unknown, ...found] = await Promise.all([
+        store.findByPrefix('nosuchprefix'),
+        ...issued.map((t) => store.findByPrefix(prefixOf(t.token))),
+      ]);
+      expect(unknown).toBeUndefined();
+      found.forEach((c, i) => {
+        expect(c).toMatchObject({
+          tokenId: issued[i]!.tokenId,
+          kind: 'api',
+          revokedAt: null,
+          principal: { id: issued[i]!.principalId, groups: i % 2 ? ['odd'] : [] },
+        });
+      });
+      // Two reads go out at once, alone (two may be in flight); the 29 asked meanwhile share the next.
+      expect(sent()).toBe(3);
+
+      // A revocation that committed before a read was asked is seen by it, however reads are shared.
+      await service.revokeToken(admin, issued[3]!.principalId, issued[3]!.tokenId);
+      const again = await Promise.all(issued.slice(0, 6).map((t) => store.findByPrefix(prefixOf(t.token))));
+      expect(again.map((c) => c?.revokedAt !== null)).toEqual([false, false, false, true, false, false]);
+    } finally {
+      statements.mockRestore();
+    }
+  });
 });
 
 describe('rate limits shared through Redis', () => {

@@ -152,8 +152,11 @@ export interface VmRequestStore {
    * approval steps, their jobs and their audit events (chained when the transaction commits,
    * as the transaction's `audit` would, in the order given) in one statement. The rows come
    * back in the order given.
+   *
+   * `last`: nothing follows this statement in its transaction, so the commit may be sent right
+   * behind it rather than after its answer. The transaction must then write nothing more.
    */
-  insertAdmitted(entries: readonly AdmittedEntry[]): Promise<VmRequestRecord[]>;
+  insertAdmitted(entries: readonly AdmittedEntry[], options?: { last?: boolean }): Promise<VmRequestRecord[]>;
   /** Mirrors the plan into the approvals table that the approvals issue's queue reads. */
   saveApprovals(requestId: string, plan: readonly PlanEntry[]): Promise<void>;
   ownerGroups(ownerId: string): Promise<string[]>;

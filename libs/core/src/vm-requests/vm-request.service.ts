@@ -261,7 +261,13 @@ export class VmRequestService {
           outcomes[i] = { kind: 'failed', error };
         }
       }
-      const created = await tx.requests.insertAdmitted(admitted.map((a) => a.entry));
+      // Approval webhooks are the only writes after the insert (their rows refer to the
+      // requests'); without them the insert is the last statement, and the commit goes with it.
+      const webhooks = (this.observers.subscriptions ?? []).length > 0;
+      const created = await tx.requests.insertAdmitted(
+        admitted.map((a) => a.entry),
+        { last: !webhooks },
+      );
       for (const [j, { at, change }] of admitted.entries()) {
         const r = created[j]!;
         await this.observe(tx, r, change, r.state);

@@ -93,6 +93,11 @@ export class PgDeferredAuditLog implements AuditLog {
     return Promise.resolve();
   }
 
+  /** Events appended and not yet written. */
+  get pending(): number {
+    return this.events.length;
+  }
+
   async flush(): Promise<void> {
     const events = this.events.splice(0);
     if (events.length === 0) return;

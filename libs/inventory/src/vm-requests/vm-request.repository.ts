@@ -283,8 +283,15 @@ interface AdmissionRow {
   memory_mb: number;
 }
 
+/** Sends a statement as its transaction's last, with the commit queued behind it (see pipelinedTransaction). */
+export type FinalStatement = <T>(statement: PreparedStatement, values: readonly unknown[]) => Promise<T[]>;
+
 export class PgVmRequestStore implements VmRequestStore {
-  constructor(private readonly manager: EntityManager) {}
+  constructor(
+    private readonly manager: EntityManager,
+    /** Present in a unit of work that can queue its commit behind a statement. */
+    private readonly final?: FinalStatement,
+  ) {}
 
   async get(id: string): Promise<VmRequestRecord | undefined> {
     const rows = await queryPrepared<RequestRow[]>(this.manager, GET_REQUEST, [id]);
@@ -386,13 +393,14 @@ export class PgVmRequestStore implements VmRequestStore {
     }));
   }
 
-  async insertAdmitted(entries: readonly AdmittedEntry[]): Promise<VmRequestRecord[]> {
+  async insertAdmitted(
+    entries: readonly AdmittedEntry[],
+    options: { last?: boolean } = {},
+  ): Promise<VmRequestRecord[]> {
     if (entries.length === 0) return [];
     const requests = entries.map((e) => e.request);
     try {
-      const rows = await queryPrepared<
-        Array<Pick<RequestRow, 'id' | 'version' | 'created_at' | 'updated_at'>>
-      >(this.manager, INSERT_ADMITTED, [
+      const values = [
         JSON.stringify(
           requests.map((r) => ({
             id: r.id,
@@ -422,7 +430,12 @@ export class PgVmRequestStore implements VmRequestStore {
           entries.flatMap((e) => e.audit),
           new Date(),
         ),
-      ]);
+      ];
+      type Inserted = Pick<RequestRow, 'id' | 'version' | 'created_at' | 'updated_at'>;
+      const rows =
+        options.last && this.final
+          ? await this.final<Inserted>(INSERT_ADMITTED, values)
+          : await queryPrepared<Inserted[]>(this.manager, INSERT_ADMITTED, values);
       const byId = new Map(rows.map((row) => [row.id, row]));
       return requests.map((r) => {
         const row = byId.get(r.id);
@@ -735,10 +748,14 @@ export class PgHostProvisionCounter implements HostProvisionCounter {
   }
 }
 
-export function vmRequestTx(manager: EntityManager, afterCommit: Array<() => void> = []): VmRequestTx {
+export function vmRequestTx(
+  manager: EntityManager,
+  afterCommit: Array<() => void> = [],
+  final?: FinalStatement,
+): VmRequestTx {
   return {
     ...inventoryTx(manager),
-    requests: new PgVmRequestStore(manager),
+    requests: new PgVmRequestStore(manager, final),
     instanceStore: new PgInstanceStore(manager),
     outbox: new OutboxWriterRepository(manager),
     tokens: new PgTokenStore(manager),
@@ -763,12 +780,18 @@ export class PgVmRequestUnitOfWork implements VmRequestUnitOfWork {
 
   async run<T>(work: (tx: VmRequestTx) => Promise<T>): Promise<T> {
     const committed: Array<() => void> = [];
-    const result = await pipelinedTransaction(this.dataSource, async (manager) => {
+    const result = await pipelinedTransaction(this.dataSource, async (manager, control) => {
       // Audit events are written last, so the chain lock (global) is held only for their
       // insert and the commit, not for quota, placement and the outbox (see PgDeferredAuditLog).
       // Every transaction here thus takes the placement lock, if at all, before the chain lock.
       const audit = new PgDeferredAuditLog(manager);
-      const inner = await work({ ...vmRequestTx(manager, committed), audit });
+      const final: FinalStatement = (statement, values) => {
+        // Their statement would have to follow the last one.
+        if (audit.pending > 0)
+          throw new Error('audit events are waiting to be written after the last statement');
+        return control.finalStatement(statement, values);
+      };
+      const inner = await work({ ...vmRequestTx(manager, committed, final), audit });
       await audit.flush();
       return inner;
     });
