@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,6 +314,29 @@ describe('inventory over HTTP', () => {
       goldenVolumes: [{ vg: 'vg0', lv: 'golden-centos7' }],
     });
     expect(img.status).toBe(201);
+    const kernel = await call('POST', '/v1/images', {
+      name: 'alma-9-pv',
+      osLabel: 'AlmaLinux 9',
+      boot: {
+        method: 'kernel',
+        kernel: '/boot/vmlinuz-pv',
+        ramdisk: '/boot/initrd-pv',
+        kernelArgs: 'console=hvc0',
+      },
+      defaultDiskGb: 10,
+      goldenVolumes: [
+        { vg: 'vg0', lv: 'golden-alma9' },
+        { vg: 'vg1', lv: 'golden-alma9' },
+      ],
+    });
+    expect(kernel.status).toBe(201);
+    // Read back by id, every field as the create answered it (dates, boot, volumes included).
+    for (const created of [img, kernel]) {
+      const read = await call('GET', `/v1/images/${String(created.body.id)}`);
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual(created.body);
+    }
+    expect((await call('GET', `/v1/images/${randomUUID()}`)).status).toBe(404);
     const bad = await call('POST', '/v1/images', {
       name: 'k',
       osLabel: 'x',

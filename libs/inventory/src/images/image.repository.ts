@@ -2,6 +2,20 @@ import { Conflict, type ImageBoot, type ImageRecord, type ImageStore, type NewIm
 import { type EntityManager } from 'typeorm';
 import { ImageEntity } from '../entities/image.entity';
 import { isUniqueViolation } from '../pg-errors';
+import { prepared, queryPrepared } from '../prepared';
+
+/**
+ * One image by id, its columns named as the entity's properties. Every provision job reads its
+ * request's image: through TypeORM's `findOneBy` that read (its query builder, then the entity
+ * it builds) was the largest part of the worker's own CPU in bench/provision's first second,
+ * when 200 jobs start at once (4 % of the process).
+ */
+const GET_IMAGE = prepared(
+  `SELECT "id", "name", "os_label" AS "osLabel", "boot_method" AS "bootMethod", "kernel", "ramdisk",
+     "kernel_args" AS "kernelArgs", "default_disk_gb" AS "defaultDiskGb", "golden_volumes" AS "goldenVolumes",
+     "created_at" AS "createdAt", "updated_at" AS "updatedAt"
+   FROM "images" WHERE "id" = $1`,
+);
 
 /** The image catalogue on Postgres. */
 export class ImageRepository implements ImageStore {
@@ -20,7 +34,7 @@ export class ImageRepository implements ImageStore {
   }
 
   async get(id: string): Promise<ImageRecord | undefined> {
-    const row = await this.manager.getRepository(ImageEntity).findOneBy({ id });
+    const [row] = await queryPrepared<ImageEntity[]>(this.manager, GET_IMAGE, [id]);
     return row ? toRecord(row) : undefined;
   }
 
