@@ -32,7 +32,7 @@ import { OutboxWriterRepository } from '../outbox/outbox.repository';
 import { PgWebhookDeliveryWriter } from '../notifications/webhook-delivery.repository';
 import { isUniqueViolation, rowsOf } from '../pg-errors';
 import { type PreparedStatement, prepared, queryPrepared } from '../prepared';
-import { pipelinedTransaction } from '../pipelined-transaction';
+import { type PipelinedTransactionControl, pipelinedTransaction } from '../pipelined-transaction';
 import { ReadCoalescer } from '../read-coalescer';
 
 /**
@@ -283,8 +283,8 @@ interface AdmissionRow {
   memory_mb: number;
 }
 
-/** Sends a statement as its transaction's last, with the commit queued behind it (see pipelinedTransaction). */
-export type FinalStatement = <T>(statement: PreparedStatement, values: readonly unknown[]) => Promise<T[]>;
+/** Sends a statement as its transaction's last, with the commit queued behind it. */
+export type FinalStatement = PipelinedTransactionControl['finalStatement'];
 
 export class PgVmRequestStore implements VmRequestStore {
   constructor(
