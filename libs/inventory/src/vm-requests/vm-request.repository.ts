@@ -132,19 +132,27 @@ const GET_REQUEST = prepared(`SELECT ${REQUEST_COLUMNS} FROM "vm_requests" WHERE
  * approval rows (`approvalRows`), $4 the staged audit events (`stagingRows`), which the commit
  * chains. The approvals' foreign key is checked at the end of the statement, when the request
  * rows exist. Only what Postgres fills in comes back: the caller has the rest.
+ *
+ * Each row's `created_at` is the moment it is written (`clock_timestamp()`, not the
+ * transaction's `now()`), so a batch's requests are ordered as their jobs are (the outbox ids
+ * follow the same order): placement, oldest first, then spreads a burst over the hosts in the
+ * order the jobs reach the workers, instead of in the random order of the ids.
  */
 const INSERT_ADMITTED = prepared(
   `WITH "request" AS (
      INSERT INTO "vm_requests" ("id", "name", "owner_id", "vcpus", "memory_mb", "disk_gb", "image_id", "network_id",
        "lifecycle_class", "anti_affinity_group", "labels", "purpose", "idempotency_key", "request_hash", "history",
-       "heartbeat_timeout_s", "state", "state_reason", "approval_plan")
+       "heartbeat_timeout_s", "state", "state_reason", "approval_plan", "created_at", "updated_at")
      SELECT n."id", n."name", n."owner_id", n."vcpus", n."memory_mb", n."disk_gb", n."image_id", n."network_id",
             n."lifecycle_class", n."anti_affinity_group", n."labels", n."purpose", n."idempotency_key",
-            n."request_hash", n."history", n."heartbeat_timeout_s", n."state", n."state_reason", n."approval_plan"
-       FROM jsonb_to_recordset($1::jsonb) AS n("id" uuid, "name" text, "owner_id" uuid, "vcpus" int, "memory_mb" int,
-            "disk_gb" int, "image_id" uuid, "network_id" uuid, "lifecycle_class" text, "anti_affinity_group" text,
-            "labels" jsonb, "purpose" text, "idempotency_key" text, "request_hash" text, "history" jsonb,
-            "heartbeat_timeout_s" int, "state" text, "state_reason" text, "approval_plan" jsonb)
+            n."request_hash", n."history", n."heartbeat_timeout_s", n."state", n."state_reason", n."approval_plan",
+            n."at", n."at"
+       FROM (SELECT *, clock_timestamp() AS "at"
+               FROM jsonb_to_recordset($1::jsonb) AS n("id" uuid, "name" text, "owner_id" uuid, "vcpus" int,
+                    "memory_mb" int, "disk_gb" int, "image_id" uuid, "network_id" uuid, "lifecycle_class" text,
+                    "anti_affinity_group" text, "labels" jsonb, "purpose" text, "idempotency_key" text,
+                    "request_hash" text, "history" jsonb, "heartbeat_timeout_s" int, "state" text,
+                    "state_reason" text, "approval_plan" jsonb)) n
      RETURNING "id", "version", "created_at", "updated_at"
    ), "jobs" AS (
      INSERT INTO "outbox" ("job_name", "job_id", "payload")
