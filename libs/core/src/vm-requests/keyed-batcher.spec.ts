@@ -45,8 +45,13 @@ const batcher = (
   r: ReturnType<typeof manualRun>,
   maxInFlight = 1,
   maxBatch = 64,
+  minBatchAlongside?: number,
 ): KeyedBatcher<Item, string> =>
-  new KeyedBatcher<Item, string>((i) => ({ own: i.own, shared: i.shared }), r.run, { maxInFlight, maxBatch });
+  new KeyedBatcher<Item, string>((i) => ({ own: i.own, shared: i.shared }), r.run, {
+    maxInFlight,
+    maxBatch,
+    ...(minBatchAlongside === undefined ? {} : { minBatchAlongside }),
+  });
 
 describe('KeyedBatcher', () => {
   it('runs an idle item at once, alone', async () => {
@@ -113,6 +118,41 @@ describe('KeyedBatcher', () => {
     r.batches[1]!.answer();
     r.batches[2]!.answer();
     expect(await Promise.all([a, held, free])).toEqual(['A', 'B', 'C']);
+  });
+
+  it('starts a batch beside a running one only once it holds minBatchAlongside items', async () => {
+    const r = manualRun();
+    const b = batcher(r, 2, 64, 3);
+    const a = b.submit(item('a', ['name:a'], ['owner:1']));
+    await tick();
+    const names = (): string[][] => r.batches.map((x) => x.names);
+    expect(names()).toEqual([['a']]);
+    // Two free items are too few to run beside a: they wait.
+    const early = ['b', 'c'].map((n, i) => b.submit(item(n, [`name:${n}`], [`owner:${i + 2}`])));
+    await tick();
+    expect(names()).toEqual([['a']]);
+    // An item that shares a's key does not count: it could not run now anyway.
+    const held = b.submit(item('h', ['name:h'], ['owner:1']));
+    await tick();
+    expect(names()).toEqual([['a']]);
+    // The third free one: the three go together, in order, while a still runs.
+    const third = b.submit(item('d', ['name:d'], ['owner:4']));
+    await tick();
+    expect(names()).toEqual([['a'], ['b', 'c', 'd']]);
+    // Both slots are taken: another item queues.
+    const late = b.submit(item('e', ['name:e'], ['owner:5']));
+    await tick();
+    expect(names()).toEqual([['a'], ['b', 'c', 'd']]);
+    // a ends and h's key is free, but b, c, d still run: h and e are two, too few beside them.
+    r.batches[0]!.answer();
+    await tick();
+    expect(names()).toEqual([['a'], ['b', 'c', 'd']]);
+    // With nothing running, the queue goes whatever its size.
+    r.batches[1]!.answer();
+    await tick();
+    expect(names()).toEqual([['a'], ['b', 'c', 'd'], ['h', 'e']]);
+    r.batches[2]!.answer();
+    expect(await Promise.all([a, ...early, held, third, late])).toEqual(['A', 'B', 'C', 'H', 'D', 'E']);
   });
 
   it('lets no item overtake an older one it shares a key with', async () => {

@@ -20,6 +20,12 @@ export interface KeyedBatcherLimits {
   maxInFlight: number;
   /** Items in one batch. */
   maxBatch: number;
+  /**
+   * Items a batch must hold to start while another runs (default 1). A lone item still goes
+   * at once when nothing runs, but under load a second batch waits until it is worth its own
+   * transaction, instead of every arrival taking a free slot alone.
+   */
+  minBatchAlongside?: number;
 }
 
 interface Entry<T, R> {
@@ -36,7 +42,8 @@ interface Entry<T, R> {
  * Runs items in batches, never alongside a running batch that holds one of their keys, and
  * never two items with the same `own` key in one batch. Idle, an item goes out at once,
  * alone; while batches run, items queue, and the next batch takes every queued item whose
- * keys are free, oldest first. An item never overtakes an older one that shares a key with
+ * keys are free, oldest first (beside a running batch, only once they are
+ * `minBatchAlongside`). An item never overtakes an older one that shares a key with
  * it, so items of one key run in arrival order, in the batch as across batches.
  *
  * VM requests are created this way (own keys: the name and the Idempotency-Key; shared: the
@@ -70,6 +77,12 @@ export class KeyedBatcher<T, R> {
     while (this.inFlight < this.limits.maxInFlight) {
       const batch = this.take();
       if (batch.length === 0) return;
+      if (this.inFlight > 0 && batch.length < (this.limits.minBatchAlongside ?? 1)) {
+        // Too few to run beside the others: back in their places, for the next pump.
+        this.queue.push(...batch);
+        this.queue.sort((x, y) => x.seq - y.seq);
+        return;
+      }
       this.dispatch(batch);
     }
   }
