@@ -150,6 +150,71 @@ describe('creating a request', () => {
     expect(unplaced.filter((u) => ours.has(u.id)).map((u) => u.id)).toEqual(rows.map((r) => r.id));
   });
 
+  it('pages through requests written in the same millisecond without skipping or repeating any', async () => {
+    const svc = service([new QuotaStep({ perPrincipal: {}, groups: {} })]);
+    const me = aPrincipal();
+    // One owner, asked together: they share batches, so many rows fall in one millisecond.
+    const made = await Promise.all(
+      Array.from({ length: 30 }, async () => (await svc.create(me, aRequest(cat))).request.id),
+    );
+    const sameMs = await db.dataSource.query<Array<{ n: number }>>(
+      `SELECT max(n)::int AS n FROM (SELECT count(*) AS n FROM "vm_requests" WHERE "id" = ANY($1)
+        GROUP BY date_trunc('milliseconds', "created_at")) t`,
+      [made],
+    );
+    // The test means something only if pages can end inside a millisecond.
+    expect(sameMs[0]!.n).toBeGreaterThan(3);
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    for (const limit of [1, 2, 3, 7]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await uow.read((r) =>
+          r.requests.list({
+            ownerId: me.subject.kind === 'principal' ? me.subject.principal.id : '',
+            limit,
+            cursor,
+          }),
+        );
+        seen.push(...page.items.map((i) => i.id));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      expect(seen).toHaveLength(made.length);
+      expect(new Set(seen)).toEqual(new Set(made));
+    }
+  });
+
+  it('pages through instances created within one millisecond without skipping or repeating any', async () => {
+    const owner = randomUUID();
+    const made: string[] = [];
+    for (let i = 0; i < 12; i++)
+      made.push(
+        await insertInstance(db.dataSource, {
+          hostId: null,
+          domainName: `pg-${owner.slice(0, 8)}-${i}`,
+          ownerId: owner,
+        }),
+      );
+    // As one transaction's rows are: the same millisecond, some the same microsecond.
+    await db.dataSource.query(
+      `UPDATE "instances" SET "created_at" = '2026-01-01T00:00:00.000Z'::timestamptz + ((random() * 4)::int * 200) * interval '1 microsecond'
+        WHERE "id" = ANY($1)`,
+      [made],
+    );
+    const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    for (const limit of [1, 5]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await uow.read((r) => r.instanceStore.list({ ownerId: owner, limit, cursor }));
+        seen.push(...page.items.map((i) => i.id));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      expect(seen).toHaveLength(made.length);
+      expect(new Set(seen)).toEqual(new Set(made));
+    }
+  });
+
   it('admission and usage count a quota the same way (admission for creating, usage when approvals re-run)', async () => {
     const owner = randomUUID();
     const row = (state: string, vcpus: number, memoryMb: number) =>

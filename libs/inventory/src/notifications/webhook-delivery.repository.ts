@@ -10,7 +10,7 @@ import {
 } from '@norm/core';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { rowsOf } from '../pg-errors';
-import { decodeCursor, page } from '../vm-requests/vm-request.repository';
+import { CURSOR_AT, decodeCursor, page } from '../vm-requests/vm-request.repository';
 
 interface Row {
   id: string;
@@ -109,8 +109,8 @@ export class PgWebhookDeliveryStore implements WebhookDeliveryStore {
 
   async list(filter: DeliveryFilter): Promise<{ items: WebhookDeliveryRecord[]; nextCursor?: string }> {
     const after = decodeCursor(filter.cursor);
-    const rows = await this.ds.query<Row[]>(
-      `SELECT * FROM "webhook_deliveries"
+    const rows = await this.ds.query<Array<Row & { cursor_at: string }>>(
+      `SELECT *, ${CURSOR_AT} FROM "webhook_deliveries"
         WHERE ($1::text IS NULL OR "status" = $1) AND ($2::text IS NULL OR "event" = $2)
           AND ($3::text IS NULL OR "subscription" = $3) AND ($4::uuid IS NULL OR "vm_request_id" = $4)
           AND ($5::timestamptz IS NULL OR ("created_at", "id") < ($5::timestamptz, $6::uuid))

@@ -109,11 +109,18 @@ export function decodeCursor(cursor: string | undefined): { at: string; id: stri
   return { at, id };
 }
 
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
+function encodeCursor(at: string, id: string): string {
+  return Buffer.from(`${at}|${id}`, 'utf8').toString('base64url');
 }
 
-export function page<R extends { created_at: Date; id: string }, T>(
+/**
+ * The select-list item `page` needs: `created_at` to the microsecond, as Postgres keeps it. A
+ * JavaScript Date holds milliseconds, and a cursor cut to them skipped every row after the
+ * page's last one within the same millisecond (a creation batch writes dozens).
+ */
+export const CURSOR_AT = `to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursor_at"`;
+
+export function page<R extends { cursor_at: string; id: string }, T>(
   rows: R[],
   limit: number,
   map: (r: R) => T,
@@ -121,7 +128,7 @@ export function page<R extends { created_at: Date; id: string }, T>(
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return rows.length > limit && last
-    ? { items: items.map(map), nextCursor: encodeCursor(last.created_at, last.id) }
+    ? { items: items.map(map), nextCursor: encodeCursor(last.cursor_at, last.id) }
     : { items: items.map(map) };
 }
 
@@ -308,8 +315,8 @@ export class PgVmRequestStore implements VmRequestStore {
 
   async list(filter: ListFilter): Promise<Page<VmRequestRecord>> {
     const after = decodeCursor(filter.cursor);
-    const rows: RequestRow[] = await this.manager.query(
-      `SELECT * FROM "vm_requests"
+    const rows: Array<RequestRow & { cursor_at: string }> = await this.manager.query(
+      `SELECT *, ${CURSOR_AT} FROM "vm_requests"
        WHERE ($1::uuid IS NULL OR "owner_id" = $1)
          AND ($2::text IS NULL OR "state" = $2)
          AND ($3::jsonb IS NULL OR "labels" @> $3::jsonb)
@@ -598,8 +605,8 @@ export class PgInstanceStore implements InstanceStore {
 
   async list(filter: InstanceFilter): Promise<Page<InstanceRecord>> {
     const after = decodeCursor(filter.cursor);
-    const rows: InstanceRow[] = await this.manager.query(
-      `SELECT ${INSTANCE_COLUMNS} FROM "instances"
+    const rows: Array<InstanceRow & { cursor_at: string }> = await this.manager.query(
+      `SELECT ${INSTANCE_COLUMNS}, ${CURSOR_AT} FROM "instances"
        WHERE ($1::uuid IS NULL OR "owner_id" = $1)
          AND ($2::text IS NULL OR "state" = $2)
          AND ($3::jsonb IS NULL OR "labels" @> $3::jsonb)
