@@ -45,6 +45,20 @@ async function rejection(p: Promise<unknown>): Promise<DomainError> {
   throw new Error('expected a domain error');
 }
 
+/** The ids of every page, following `nextCursor` from the first page to the last. */
+async function everyPage(
+  list: (cursor: string | undefined) => Promise<{ items: Array<{ id: string }>; nextCursor?: string }>,
+): Promise<string[]> {
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    seen.push(...page.items.map((i) => i.id));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return seen;
+}
+
 let cat: Catalogue;
 beforeAll(async () => {
   await aHostRow(db.dataSource);
@@ -165,20 +179,9 @@ describe('creating a request', () => {
     // The test means something only if pages can end inside a millisecond.
     expect(sameMs[0]!.n).toBeGreaterThan(3);
     const uow = new PgVmRequestUnitOfWork(db.dataSource);
+    const ownerId = me.subject.kind === 'principal' ? me.subject.principal.id : '';
     for (const limit of [1, 2, 3, 7]) {
-      const seen: string[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await uow.read((r) =>
-          r.requests.list({
-            ownerId: me.subject.kind === 'principal' ? me.subject.principal.id : '',
-            limit,
-            cursor,
-          }),
-        );
-        seen.push(...page.items.map((i) => i.id));
-        cursor = page.nextCursor;
-      } while (cursor !== undefined);
+      const seen = await everyPage((cursor) => uow.read((r) => r.requests.list({ ownerId, limit, cursor })));
       expect(seen).toHaveLength(made.length);
       expect(new Set(seen)).toEqual(new Set(made));
     }
@@ -203,13 +206,9 @@ describe('creating a request', () => {
     );
     const uow = new PgVmRequestUnitOfWork(db.dataSource);
     for (const limit of [1, 5]) {
-      const seen: string[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await uow.read((r) => r.instanceStore.list({ ownerId: owner, limit, cursor }));
-        seen.push(...page.items.map((i) => i.id));
-        cursor = page.nextCursor;
-      } while (cursor !== undefined);
+      const seen = await everyPage((cursor) =>
+        uow.read((r) => r.instanceStore.list({ ownerId: owner, limit, cursor })),
+      );
       expect(seen).toHaveLength(made.length);
       expect(new Set(seen)).toEqual(new Set(made));
     }
