@@ -79,8 +79,7 @@ export class KeyedBatcher<T, R> {
       if (batch.length === 0) return;
       if (this.inFlight > 0 && batch.length < (this.limits.minBatchAlongside ?? 1)) {
         // Too few to run beside the others: back in their places, for the next pump.
-        this.queue.push(...batch);
-        this.queue.sort((x, y) => x.seq - y.seq);
+        for (const entry of batch) this.requeue(entry, entry.alone);
         return;
       }
       this.dispatch(batch);

@@ -177,7 +177,7 @@ export class VmRequestService {
    * one runs, creations queue, and the next takes them all. A second may run beside it once 8
    * are waiting (and hold no key the first holds): under load, one transaction's statements
    * then overlap the other's turns in this process (on bench/api Postgres was otherwise idle in
-   * the transaction, waiting for the API, 40 % of its time). Without that floor a free slot took
+   * the transaction, waiting for the API, 38 % of its time). Without that floor a free slot took
    * each arrival alone, and Postgres paid for many small commits (four at a time used about
    * twice its CPU per request). Requests of another replica holding the same owner's lock make
    * this one wait, and only as long as that transaction lasts.
